@@ -1,0 +1,111 @@
+# metasac: one Makefile, no other build system.
+#
+#   make            build the library, the programs, the tests and the benchmarks
+#   make test       install dependencies if missing, build, run every Criterion test
+#   make bench      run every benchmark (prints ratios against references of the same run)
+#   make run        the README's main job
+#   make SAN=address,undefined test   the same tests under sanitizers (separate build dir)
+#   make install PREFIX=/usr/local    programs to bin/, task models to share/metasac/models
+#
+# Layout convention: every */*_main.c is a program (metasac-<name>); every other .c under
+# common/, learner/, actor/ goes into the static library; every tests/test_*.c is linked into
+# one Criterion binary; every bench/bench_*.c is its own benchmark binary.
+
+SAN     ?=
+PREFIX  ?= /usr/local
+BUILD   ?= build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
+comma   := ,
+
+CC      ?= cc
+PKGS    := openblas libzmq libprotobuf-c
+WARN    := -Wall -Wextra -Wpedantic -Werror -Wvla -Wshadow -Wstrict-prototypes
+OPT     ?= -O2
+CFLAGS  := -std=c11 $(OPT) -g -fno-fast-math $(WARN) -D_GNU_SOURCE
+ifneq ($(SAN),)
+CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SAN)
+endif
+CPPFLAGS := -I. -Icommon -Ilearner -Iactor -I$(BUILD)/gen \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+            -DMETASAC_SOURCE_DIR='"$(CURDIR)"' -DMETASAC_PREFIX='"$(PREFIX)"'
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmujoco -lm -lpthread
+
+PROTOS     := $(wildcard proto/*.proto)
+PROTO_C    := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+PROTO_H    := $(PROTO_C:.c=.h)
+MAIN_SRC   := $(wildcard learner/*_main.c actor/*_main.c common/*_main.c)
+LIB_SRC    := $(filter-out $(MAIN_SRC),$(wildcard common/*.c common/tasks/*.c learner/*.c actor/*.c))
+TEST_SRC   := $(wildcard tests/test_*.c)
+BENCH_SRC  := $(wildcard bench/bench_*.c)
+
+LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(PROTO_C:.c=.o)
+PROGRAMS   := $(foreach m,$(MAIN_SRC),$(BUILD)/bin/metasac-$(patsubst %_main,%,$(basename $(notdir $(m)))))
+TEST_BIN   := $(BUILD)/tests/metasac-tests
+BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+LIB        := $(BUILD)/libmetasac.a
+
+.PHONY: all deps test bench run install clean
+.SECONDARY:
+all: $(LIB) $(PROGRAMS) $(TEST_BIN) $(BENCH_BIN)
+
+deps:
+	@deploy/install-deps.sh
+
+# Generated protobuf code lives in the build directory only.
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(@D)
+	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+
+# protobuf-c's generated code is not ours: build it without -Wpedantic/-Werror.
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c
+	$(CC) -std=c11 $(OPT) -g $(if $(SAN),-fsanitize=$(SAN)) $(CPPFLAGS) -w -c $< -o $@
+
+$(BUILD)/%.o: %.c $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CPPFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/metasac-%: $(BUILD)/learner/%_main.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/bin/metasac-%: $(BUILD)/actor/%_main.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/bin/metasac-%: $(BUILD)/common/%_main.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(TEST_BIN): $(patsubst %.c,$(BUILD)/%.o,$(TEST_SRC)) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcriterion -o $@
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Tests run from the source root (they read tests/data and common/tasks/models).
+# OPENBLAS_NUM_THREADS=1: Criterion runs tests in parallel processes; never oversubscribe.
+test: deps
+	@$(MAKE) --no-print-directory $(TEST_BIN) $(PROGRAMS)
+	OPENBLAS_NUM_THREADS=1 METASAC_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(TEST_BIN) --jobs 2 $(TEST_ARGS)
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BENCH_BIN) $(PROGRAMS)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+run: deps
+	@$(MAKE) --no-print-directory $(PROGRAMS)
+	deploy/run-local.sh $(RUN_ARGS)
+
+install: $(PROGRAMS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/metasac/models
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 common/tasks/models/*.xml $(DESTDIR)$(PREFIX)/share/metasac/models/
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs every Debian package metasac needs. Idempotent: does nothing when all are present.
+# Usage: deploy/install-deps.sh [--dev]   (--dev adds python3-torch for tests/ref/make_ref.py)
+set -eu
+pkgs="build-essential pkg-config libopenblas-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
+      libmujoco-dev libcriterion-dev libinih-dev gnuplot-nox"
+[ "${1:-}" = "--dev" ] && pkgs="$pkgs python3-torch python3-numpy"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "install-deps: installing:$missing"
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: not root; run: sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing
