@@ -1,0 +1,11 @@
+/* Float instantiation of common/nn_impl.h: what the learner and the actors run. */
+#include <cblas.h>
+
+#include "nn.h"
+
+#define REAL float
+#define NN(name) name##_f
+#define GEMM cblas_sgemm
+#define GEMV cblas_sgemv
+#define GER cblas_sger
+#include "nn_impl.h"

@@ -1,0 +1,269 @@
+/* The body of learner/sac.h for one precision; included by sac_f.c and sac_d.c. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tgmath.h>
+
+#include "alloc.h"
+
+NN(sac) *NN(sac_new)(const nn_shape_t *shape, const sac_opts_t *opt, const REAL *low,
+                     const REAL *high, int cap, uint64_t seed, uint64_t stream) {
+    NN(sac) *a = rl_calloc(1, sizeof *a);
+    a->shape = *shape;
+    a->opt = *opt;
+    a->cap = cap;
+    const int A = shape->act_dim;
+    const size_t P = shape->pi_n, Q = shape->q_n;
+    a->scale = rl_aligned(sizeof(REAL) * A);
+    a->bias = rl_aligned(sizeof(REAL) * A);
+    a->unit = rl_aligned(sizeof(REAL) * A);
+    a->zero = rl_aligned(sizeof(REAL) * A);
+    for (int j = 0; j < A; j++) {
+        a->scale[j] = (high[j] - low[j]) / 2;
+        a->bias[j] = (high[j] + low[j]) / 2;
+        a->unit[j] = 1;
+    }
+    a->state_n = 4 * P + 4 * Q + 3;
+    a->state = rl_aligned(sizeof(REAL) * a->state_n);
+    REAL *p = a->state;
+    a->phi = p; p += P;
+    a->phi_m = p; p += P;
+    a->phi_v = p; p += P;
+    a->phi_bar = p; p += P;
+    a->theta = p; p += Q;
+    a->theta_bar = p; p += Q;
+    a->theta_m = p; p += Q;
+    a->theta_v = p; p += Q;
+    a->lam = p; p += 3;
+    RL_ASSERT(p == a->state + a->state_n, "state block carving");
+
+    rng_t r;
+    rng_seed(&r, seed, stream);
+    NN(pi_init)(shape, a->phi, &r);
+    NN(q_init)(shape, a->theta, &r);
+    memcpy(a->theta_bar, a->theta, sizeof(REAL) * Q);
+    memcpy(a->phi_bar, a->phi, sizeof(REAL) * P);
+    a->lam[0] = (REAL)(opt->algo == ALGO_SAC_V1 ? log(opt->alpha) : opt->log_alpha_init);
+
+    a->g = rl_aligned(sizeof(REAL) * P);
+    a->g_ent = rl_aligned(sizeof(REAL) * P);
+    a->phi_virt = rl_aligned(sizeof(REAL) * P);
+    a->meta_h = rl_aligned(sizeof(REAL) * P);
+    a->dtheta = rl_aligned(sizeof(REAL) * Q);
+    a->dtheta2 = rl_aligned(sizeof(REAL) * Q);
+    a->dact = rl_aligned(sizeof(REAL) * cap * A);
+    a->act_next = rl_aligned(sizeof(REAL) * cap * A);
+    a->dq1 = rl_aligned(sizeof(REAL) * cap);
+    a->dq2 = rl_aligned(sizeof(REAL) * cap);
+    a->y = rl_aligned(sizeof(REAL) * cap);
+    a->pw = NN(pi_ws_new)(shape, cap);
+    a->pw_next = NN(pi_ws_new)(shape, cap);
+    a->pw_meta = NN(pi_ws_new)(shape, cap);
+    a->qw = NN(q_ws_new)(shape, cap);
+    a->qw_next = NN(q_ws_new)(shape, cap);
+    a->qw_meta = NN(q_ws_new)(shape, cap);
+    return a;
+}
+
+void NN(sac_destroy)(NN(sac) **self_p) {
+    NN(sac) *a = *self_p;
+    if (!a) return;
+    free(a->scale); free(a->bias); free(a->unit); free(a->zero); free(a->state);
+    free(a->g); free(a->g_ent); free(a->phi_virt); free(a->meta_h);
+    free(a->dtheta); free(a->dtheta2); free(a->dact); free(a->act_next);
+    free(a->dq1); free(a->dq2); free(a->y);
+    NN(pi_ws_destroy)(&a->pw); NN(pi_ws_destroy)(&a->pw_next); NN(pi_ws_destroy)(&a->pw_meta);
+    NN(q_ws_destroy)(&a->qw); NN(q_ws_destroy)(&a->qw_next); NN(q_ws_destroy)(&a->qw_meta);
+    free(a);
+    *self_p = NULL;
+}
+
+REAL NN(sac_alpha)(const NN(sac) *a) {
+    return a->opt.algo == ALGO_SAC_V1 ? (REAL)a->opt.alpha : exp(a->lam[0]);
+}
+
+static adam_hp_t s_adam(const sac_opts_t *o, double lr) {
+    adam_hp_t hp = {lr, o->adam_beta1, o->adam_beta2, o->adam_eps};
+    return hp;
+}
+
+/* Zeroes the parameters of critic c (0 = Q1, 1 = Q2) in a critic-layout vector. */
+static void s_zero_critic(const nn_shape_t *s, REAL *v, int c) {
+    size_t H = (size_t)s->hidden, in = (size_t)s->q1.in;
+    memset(v + s->q1.w + c * H * in, 0, sizeof(REAL) * H * in);
+    memset(v + s->q1.b + c * H, 0, sizeof(REAL) * H);
+    memset(v + s->q2[c].w, 0, sizeof(REAL) * (s->q3[c].b + 1 - s->q2[c].w));
+}
+
+/* Section 2: critic target with the current policy and target critics, one Adam step on the
+ * summed loss of both critics (or the reference's two steps, opt.critic_two_steps). */
+static void s_critic_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_t *st) {
+    const nn_shape_t *s = &a->shape;
+    const int n = b->n, cap = a->cap;
+    NN(pi_forward)(s, a->phi, a->scale, a->bias, b->next_obs, n, b->xi_next, a->pw_next);
+    NN(q_forward)(s, a->theta_bar, b->next_obs, a->pw_next->act, n, a->qw_next);
+    NN(critic_target)(n, b->rew, b->done, a->qw_next->q, a->qw_next->q + cap, a->pw_next->logp,
+                      alpha, (REAL)a->opt.gamma, a->y);
+    NN(q_forward)(s, a->theta, b->obs, b->act, n, a->qw);
+    REAL loss = NN(critic_loss)(n, a->qw->q, a->qw->q + cap, a->y, a->dq1, a->dq2);
+    NN(q_backward)(s, a->theta, a->qw, a->dq1, a->dq2, a->dtheta, NULL);
+    adam_hp_t hp = s_adam(&a->opt, a->opt.lr_q);
+    if (a->opt.critic_two_steps) {
+        memcpy(a->dtheta2, a->dtheta, sizeof(REAL) * s->q_n);
+        s_zero_critic(s, a->dtheta, 1);   /* gradient of the Q1 loss alone */
+        s_zero_critic(s, a->dtheta2, 0);  /* gradient of the Q2 loss alone */
+        NN(adam_step)(&hp, ++a->t_q, s->q_n, a->theta, a->dtheta, a->theta_m, a->theta_v);
+        NN(adam_step)(&hp, ++a->t_q, s->q_n, a->theta, a->dtheta2, a->theta_m, a->theta_v);
+    } else {
+        NN(adam_step)(&hp, ++a->t_q, s->q_n, a->theta, a->dtheta, a->theta_m, a->theta_v);
+    }
+    if (st) {
+        double qm = 0;
+        for (int i = 0; i < n; i++) qm += a->qw->q[i];
+        st->q_loss = loss;
+        st->q_mean = qm / n;
+    }
+}
+
+/* Section 2: policy loss on b with the (already updated) critics; Adam for SAC, the RMSProp of
+ * section 4 step 8 for Meta-SAC. Leaves log pi of the batch in a->pw->logp. */
+static void s_policy_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_t *st) {
+    const nn_shape_t *s = &a->shape;
+    const int n = b->n, cap = a->cap;
+    NN(pi_forward)(s, a->phi, a->scale, a->bias, b->obs, n, b->xi, a->pw);
+    NN(q_forward)(s, a->theta, b->obs, a->pw->act, n, a->qw);
+    REAL loss = NN(policy_loss)(n, a->qw->q, a->qw->q + cap, a->pw->logp, alpha, a->dq1, a->dq2);
+    NN(q_backward)(s, a->theta, a->qw, a->dq1, a->dq2, NULL, a->dact);
+    NN(pi_backward)(s, a->phi, a->scale, a->pw, a->dact, alpha / n, a->g);
+    if (a->opt.algo == ALGO_META_SAC) {
+        rms_hp_t hp = {a->opt.lr_pi, a->opt.rms_rho, a->opt.rms_eps};
+        NN(rms_step)(&hp, s->pi_n, a->phi, a->g, a->phi_v);
+        a->t_pi++;
+    } else {
+        adam_hp_t hp = s_adam(&a->opt, a->opt.lr_pi);
+        NN(adam_step)(&hp, ++a->t_pi, s->pi_n, a->phi, a->g, a->phi_m, a->phi_v);
+    }
+    if (st) {
+        double lp = 0;
+        for (int i = 0; i < n; i++) lp += a->pw->logp[i];
+        st->pi_loss = loss;
+        st->entropy = -lp / n;
+    }
+}
+
+/* Meta-SAC step 2: a->g = g_q = -d/dphi mean min Q(s, a(s)) and a->g_ent = d/dphi mean log pi,
+ * both total derivatives through the reparameterised action, on B1 with the current critics. */
+static void s_meta_policy_grads(NN(sac) *a, const NN(batch) *b1) {
+    const nn_shape_t *s = &a->shape;
+    const int n = b1->n, cap = a->cap;
+    NN(pi_forward)(s, a->phi, a->scale, a->bias, b1->obs, n, b1->xi, a->pw);
+    NN(q_forward)(s, a->theta, b1->obs, a->pw->act, n, a->qw);
+    NN(policy_loss)(n, a->qw->q, a->qw->q + cap, NULL, 0, a->dq1, a->dq2);
+    NN(q_backward)(s, a->theta, a->qw, a->dq1, a->dq2, NULL, a->dact);
+    NN(pi_backward)(s, a->phi, a->scale, a->pw, a->dact, 0, a->g);
+    NN(pi_backward)(s, a->phi, a->scale, a->pw, NULL, (REAL)1 / n, a->g_ent);
+}
+
+/* Meta-SAC steps 3-4 for a given alpha: phi' = phi - lr g / D with g = alpha g_ent + g_q, then
+ * L_meta = -mean over the meta states of min Q(s0, deterministic action of phi'). Leaves the
+ * forward passes in pw_meta/qw_meta and dL/dQ in dq1/dq2. */
+static REAL s_meta_virtual_loss(NN(sac) *a, const REAL *states, int ns, REAL alpha) {
+    const nn_shape_t *s = &a->shape;
+    const REAL rho = (REAL)a->opt.rms_rho, eps = (REAL)a->opt.rms_eps, lr = (REAL)a->opt.lr_pi;
+    for (size_t k = 0; k < s->pi_n; k++) {
+        REAL g = alpha * a->g_ent[k] + a->g[k];
+        REAL D = sqrt(rho * a->phi_v[k] + (1 - rho) * g * g + eps);
+        a->phi_virt[k] = a->phi[k] - lr * g / D;
+    }
+    const int scaled = a->opt.meta_scaled_action;
+    NN(pi_forward)(s, a->phi_virt, scaled ? a->scale : a->unit, scaled ? a->bias : a->zero,
+                   states, ns, NULL, a->pw_meta);
+    NN(q_forward)(s, a->theta, states, a->pw_meta->act, ns, a->qw_meta);
+    return NN(policy_loss)(ns, a->qw_meta->q, a->qw_meta->q + a->cap, NULL, 0, a->dq1, a->dq2);
+}
+
+static const REAL *s_meta_states(const NN(sac) *a, const NN(batch) *b1, const REAL *d0,
+                                 int nd0, int *ns) {
+    if (a->opt.meta_on_replay) {
+        *ns = b1->n;
+        return b1->obs;
+    }
+    *ns = nd0;
+    return d0;
+}
+
+REAL NN(sac_meta_loss_at)(NN(sac) *a, const NN(batch) *b1, const REAL *d0, int nd0,
+                          REAL alpha) {
+    int ns;
+    const REAL *states = s_meta_states(a, b1, d0, nd0, &ns);
+    s_meta_policy_grads(a, b1);
+    return s_meta_virtual_loss(a, states, ns, alpha);
+}
+
+REAL NN(sac_meta_grad)(NN(sac) *a, const NN(batch) *b1, const REAL *d0, int nd0,
+                       REAL *meta_loss) {
+    const nn_shape_t *s = &a->shape;
+    const REAL alpha = exp(a->lam[0]);
+    int ns;
+    const REAL *states = s_meta_states(a, b1, d0, nd0, &ns);
+    s_meta_policy_grads(a, b1);
+    REAL loss = s_meta_virtual_loss(a, states, ns, alpha);
+    if (meta_loss) *meta_loss = loss;
+    /* h = dL_meta/dphi' by ordinary backprop (the log-std head receives zero). */
+    const int scaled = a->opt.meta_scaled_action;
+    NN(q_backward)(s, a->theta, a->qw_meta, a->dq1, a->dq2, NULL, a->dact);
+    NN(pi_backward)(s, a->phi_virt, scaled ? a->scale : a->unit, a->pw_meta, a->dact, 0,
+                    a->meta_h);
+    /* G = alpha sum_k h_k J_k, J_k = -lr g_ent_k (rho v_k + eps) / D_k^3 */
+    const REAL rho = (REAL)a->opt.rms_rho, eps = (REAL)a->opt.rms_eps, lr = (REAL)a->opt.lr_pi;
+    double G = 0;
+    for (size_t k = 0; k < s->pi_n; k++) {
+        REAL g = alpha * a->g_ent[k] + a->g[k];
+        REAL sv = rho * a->phi_v[k] + eps;
+        REAL D = sqrt(sv + (1 - rho) * g * g);
+        G += (double)a->meta_h[k] * (double)(-lr * a->g_ent[k] * sv / (D * D * D));
+    }
+    return (REAL)(alpha * G);
+}
+
+void NN(sac_update)(NN(sac) *a, const NN(batch) *b1, const NN(batch) *b2, const REAL *d0,
+                    int nd0, sac_stats_t *st) {
+    sac_stats_t tmp;
+    if (!st) st = &tmp;
+    memset(st, 0, sizeof *st);
+    const sac_opts_t *o = &a->opt;
+    const nn_shape_t *s = &a->shape;
+    adam_hp_t alpha_hp = s_adam(o, o->lr_alpha);
+    REAL alpha = NN(sac_alpha)(a);
+    const NN(batch) *b = b1;
+
+    if (o->algo == ALGO_META_SAC) {
+        REAL loss;
+        REAL G = NN(sac_meta_grad)(a, b1, d0, nd0, &loss);  /* steps 1-4 */
+        st->meta_loss = loss;
+        st->meta_grad = G;
+        if (fabs((double)G) > o->meta_clip) {                 /* step 5 */
+            G = G * (REAL)o->meta_clip / (fabs(G) + (REAL)1e-6);
+            st->meta_clipped = 1;
+        }
+        NN(adam_step)(&alpha_hp, ++a->t_alpha, 1, &a->lam[0], &G, &a->lam[1], &a->lam[2]);
+        if (a->lam[0] > 0) a->lam[0] = 0;
+        alpha = exp(a->lam[0]);
+        if (o->resample && b2) b = b2;                        /* step 6 */
+    }
+    s_critic_step(a, b, alpha, st);                           /* step 7 */
+    s_policy_step(a, b, alpha, st);                           /* step 8 */
+    if (o->algo == ALGO_SAC_V2) {
+        /* loss -log_alpha mean(log pi + H); its gradient is -mean(log pi + H) */
+        double m = 0;
+        for (int i = 0; i < b->n; i++) m += a->pw->logp[i] + o->target_entropy;
+        m /= b->n;
+        REAL grad = (REAL)-m;
+        st->alpha_loss = -(double)a->lam[0] * m;
+        NN(adam_step)(&alpha_hp, ++a->t_alpha, 1, &a->lam[0], &grad, &a->lam[1], &a->lam[2]);
+    }
+    NN(polyak)(s->q_n, a->theta_bar, a->theta, (REAL)o->tau);  /* step 9 */
+    a->updates++;
+    st->alpha = NN(sac_alpha)(a);
+    st->log_alpha = log(st->alpha);
+}
