@@ -19,7 +19,7 @@ comma   := ,
 CC      ?= cc
 PKGS    := openblas libzmq libprotobuf-c
 WARN    := -Wall -Wextra -Wpedantic -Werror -Wvla -Wshadow -Wstrict-prototypes
-OPT     ?= -O2
+OPT     ?= -O3
 CFLAGS  := -std=c11 $(OPT) -g -fno-fast-math $(WARN) -D_GNU_SOURCE
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -35,3 +35,28 @@ void sac_opts_default(sac_opts_t *o, algo_t algo, int act_dim) {
     o->td3_noise_clip = 0.5;
     o->td3_policy_delay = 2;
 }
+
+/* FLOP model of the code in sac_impl.h: 2 per multiply-add of every matrix product it issues.
+ * Per layer of n rows: forward, dW and dX each cost 2 n in out. */
+static double s_pi_fwd(const nn_shape_t *s, int n) { return nn_pi_forward_flops(s, n); }
+static double s_pi_bwd(const nn_shape_t *s, int n) {  /* dW of all layers, dX of layers 2, 3 */
+    double H = s->hidden, A2 = 2.0 * s->act_dim;
+    return nn_pi_forward_flops(s, n) + 2.0 * n * (A2 * H + H * H);
+}
+static double s_q_fwd(const nn_shape_t *s, int n) { return nn_q_forward_flops(s, n); }
+static double s_q_bwd(const nn_shape_t *s, int n, int dtheta) {
+    double H = s->hidden, A = s->act_dim;
+    double dx = 2.0 * n * (2 * H + 2 * H * H);         /* through the heads and hidden layers */
+    double dact = 2.0 * n * (2 * H * A);               /* action columns of the first layer */
+    return dtheta ? nn_q_forward_flops(s, n) + dx : dx + dact;
+}
+
+double sac_update_flops(const nn_shape_t *s, algo_t algo, int batch, int nd0) {
+    int n = batch;
+    double f = s_pi_fwd(s, n) + 2 * s_q_fwd(s, n) + s_q_bwd(s, n, 1)       /* critic step */
+             + s_pi_fwd(s, n) + s_q_fwd(s, n) + s_q_bwd(s, n, 0) + s_pi_bwd(s, n);  /* policy */
+    if (algo == ALGO_META_SAC)
+        f += s_pi_fwd(s, n) + s_q_fwd(s, n) + s_q_bwd(s, n, 0) + 2 * s_pi_bwd(s, n)  /* B1 */
+           + s_pi_fwd(s, nd0) + s_q_fwd(s, nd0) + s_q_bwd(s, nd0, 0) + s_pi_bwd(s, nd0);  /* D0 */
+    return f;
+}

@@ -40,6 +40,10 @@ typedef struct {
 /* The paper's defaults for algo and an action dimension act_dim. */
 void sac_opts_default(sac_opts_t *o, algo_t algo, int act_dim);
 
+/* Floating-point operations of the matrix products of one update (batch rows, nd0 meta states),
+ * 2 per multiply-add: what the benchmark divides by the time to report GFLOP/s. */
+double sac_update_flops(const nn_shape_t *s, algo_t algo, int batch, int nd0);
+
 /* What one update measured; every field is meaningful only for the algorithms that have it. */
 typedef struct {
     double q_loss;      /* critic loss before the critic step */

@@ -1,0 +1,126 @@
+/* Updates per second of SAC-v2 and Meta-SAC at Hopper and Humanoid sizes (batch 256, hidden
+ * 256, |D0| 256), and the GFLOP/s they achieve next to the GFLOP/s of a 256x256x256 sgemm
+ * measured in the same run (the machines are shared and noisy: only the ratio means much).
+ * One OpenBLAS thread, then two. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "sac.h"
+
+static double s_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* GFLOP/s of C = A B, 256^3, best of 5 rounds of ~0.1 s. */
+static double s_sgemm_rate(void) {
+    const int n = 256;
+    float *a = rl_aligned(sizeof(float) * n * n), *b = rl_aligned(sizeof(float) * n * n),
+          *c = rl_aligned(sizeof(float) * n * n);
+    for (int k = 0; k < n * n; k++) { a[k] = (float)(k % 7) * 0.1f; b[k] = (float)(k % 5) * 0.1f; }
+    double best = 0;
+    for (int round = 0; round < 5; round++) {
+        int reps = 0;
+        double t0 = s_now(), t;
+        do {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+            reps++;
+        } while ((t = s_now() - t0) < 0.1);
+        double rate = 2.0 * n * n * n * reps / t / 1e9;
+        if (rate > best) best = rate;
+    }
+    free(a); free(b); free(c);
+    return best;
+}
+
+typedef struct {
+    float *obs, *act, *rew, *next_obs, *done, *xi, *xi_next, *d0;
+    batch_f b;
+} data_t;
+
+static void s_data(data_t *d, int B, int O, int A, rng_t *r) {
+    d->obs = rl_aligned(sizeof(float) * B * O);
+    d->next_obs = rl_aligned(sizeof(float) * B * O);
+    d->d0 = rl_aligned(sizeof(float) * B * O);
+    d->act = rl_aligned(sizeof(float) * B * A);
+    d->xi = rl_aligned(sizeof(float) * B * A);
+    d->xi_next = rl_aligned(sizeof(float) * B * A);
+    d->rew = rl_aligned(sizeof(float) * B);
+    d->done = rl_aligned(sizeof(float) * B);
+    for (int k = 0; k < B * O; k++) {
+        d->obs[k] = (float)rng_normal(r);
+        d->next_obs[k] = (float)rng_normal(r);
+        d->d0[k] = (float)rng_normal(r);
+    }
+    for (int k = 0; k < B * A; k++) {
+        d->act[k] = 2 * rng_uniformf(r) - 1;
+        d->xi[k] = (float)rng_normal(r);
+        d->xi_next[k] = (float)rng_normal(r);
+    }
+    for (int i = 0; i < B; i++) { d->rew[i] = (float)rng_normal(r); d->done[i] = i % 50 == 0; }
+    d->b = (batch_f){B, d->obs, d->act, d->rew, d->next_obs, d->done, d->xi, d->xi_next};
+}
+
+static void s_data_free(data_t *d) {
+    free(d->obs); free(d->next_obs); free(d->d0); free(d->act); free(d->xi); free(d->xi_next);
+    free(d->rew); free(d->done);
+}
+
+/* Updates per second, best of 3 rounds of ~0.7 s each. */
+static double s_update_rate(sac_f *a, data_t *d, int B) {
+    for (int w = 0; w < 3; w++) sac_update_f(a, &d->b, &d->b, d->d0, B, NULL);
+    double best = 0;
+    for (int round = 0; round < 3; round++) {
+        int reps = 0;
+        double t0 = s_now(), t;
+        do {
+            sac_update_f(a, &d->b, &d->b, d->d0, B, NULL);
+            reps++;
+        } while ((t = s_now() - t0) < 0.7);
+        if (reps / t > best) best = reps / t;
+    }
+    return best;
+}
+
+int main(void) {
+    const int B = 256, Hd = 256;
+    struct { const char *name; int obs, act; } sizes[] = {{"hopper", 11, 3}, {"humanoid", 376, 17}};
+    algo_t algos[] = {ALGO_SAC_V2, ALGO_META_SAC};
+    rng_t r;
+    rng_seed(&r, 1, 0);
+    for (int threads = 1; threads <= 2; threads++) {
+        openblas_set_num_threads(threads);
+        printf("OpenBLAS threads: %d\n", threads);
+        printf("%-9s %-9s %9s %9s %9s %9s %7s\n", "size", "algo", "MFLOP/upd", "upd/s",
+               "GFLOP/s", "sgemm", "ratio");
+        for (int si = 0; si < 2; si++) {
+            nn_shape_t s;
+            nn_shape_init(&s, sizes[si].obs, sizes[si].act, Hd);
+            data_t d;
+            s_data(&d, B, s.obs_dim, s.act_dim, &r);
+            float low[32], high[32];
+            for (int j = 0; j < s.act_dim; j++) { low[j] = -1; high[j] = 1; }
+            for (int ai = 0; ai < 2; ai++) {
+                sac_opts_t o;
+                sac_opts_default(&o, algos[ai], s.act_dim);
+                sac_f *a = sac_new_f(&s, &o, low, high, B, 1, 1);
+                double g0 = s_sgemm_rate();
+                double ups = s_update_rate(a, &d, B);
+                double g1 = s_sgemm_rate();
+                double flops = sac_update_flops(&s, algos[ai], B, B);
+                double gf = flops * ups / 1e9, ref = 0.5 * (g0 + g1);
+                printf("%-9s %-9s %9.1f %9.1f %9.1f %9.1f %6.0f%%\n", sizes[si].name,
+                       algo_name(algos[ai]), flops / 1e6, ups, gf, ref, 100 * gf / ref);
+                fflush(stdout);
+                sac_destroy_f(&a);
+            }
+            s_data_free(&d);
+        }
+    }
+    return 0;
+}
