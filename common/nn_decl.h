@@ -55,7 +55,8 @@ void NN(q_backward)(const nn_shape_t *s, const REAL *theta, NN(q_ws) *w, const R
 
 /* Losses. Each returns the loss and writes its gradient with respect to its inputs. */
 
-/* Critic target y [n] = r + gamma (1 - done) (min(qb1, qb2) - alpha logp_next). */
+/* Critic target y [n] = r + gamma (1 - done) (min(qb1, qb2) - alpha logp_next); logp_next
+ * NULL drops the entropy term (TD3). */
 void NN(critic_target)(int n, const REAL *rew, const REAL *done, const REAL *qb1,
                        const REAL *qb2, const REAL *logp_next, REAL alpha, REAL gamma, REAL *y);
 /* mean (q1 - y)^2 + mean (q2 - y)^2; dq1, dq2 [n]. */

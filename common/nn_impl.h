@@ -249,7 +249,8 @@ void NN(critic_target)(int n, const REAL *rew, const REAL *done, const REAL *qb1
                        const REAL *qb2, const REAL *logp_next, REAL alpha, REAL gamma, REAL *y) {
     for (int i = 0; i < n; i++) {
         REAL qmin = qb1[i] <= qb2[i] ? qb1[i] : qb2[i];
-        y[i] = rew[i] + gamma * (1 - done[i]) * (qmin - alpha * logp_next[i]);
+        REAL ent = logp_next ? alpha * logp_next[i] : 0;
+        y[i] = rew[i] + gamma * (1 - done[i]) * (qmin - ent);
     }
 }
 

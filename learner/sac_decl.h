@@ -49,7 +49,7 @@ NN(sac) *NN(sac_new)(const nn_shape_t *shape, const sac_opts_t *opt, const REAL 
                      const REAL *high, int cap, uint64_t seed, uint64_t stream);
 void NN(sac_destroy)(NN(sac) **self_p);
 
-/* Current temperature exp(log alpha) (SAC-v1: the fixed alpha). */
+/* Current temperature exp(log alpha) (SAC-v1: the fixed alpha; TD3: 0). */
 REAL NN(sac_alpha)(const NN(sac) *a);
 
 /* One gradient update. SAC-v1/v2/TD3 use b1 only. Meta-SAC: b1 is the meta batch, b2 the

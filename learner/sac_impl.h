@@ -79,6 +79,7 @@ void NN(sac_destroy)(NN(sac) **self_p) {
 }
 
 REAL NN(sac_alpha)(const NN(sac) *a) {
+    if (a->opt.algo == ALGO_TD3) return 0;
     return a->opt.algo == ALGO_SAC_V1 ? (REAL)a->opt.alpha : exp(a->lam[0]);
 }
 
@@ -95,15 +96,57 @@ static void s_zero_critic(const nn_shape_t *s, REAL *v, int c) {
     memset(v + s->q2[c].w, 0, sizeof(REAL) * (s->q3[c].b + 1 - s->q2[c].w));
 }
 
+/* TD3 target policy smoothing: a' = clip(mu_bar(s') + clip(0.2 c xi, -0.5 c, 0.5 c), low, high)
+ * with c the per-dimension half range (max action), written to a->act_next. */
+static void s_td3_target_action(NN(sac) *a, const NN(batch) *b) {
+    const nn_shape_t *s = &a->shape;
+    const int n = b->n, A = s->act_dim;
+    NN(pi_forward)(s, a->phi_bar, a->scale, a->bias, b->next_obs, n, NULL, a->pw_next);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < A; j++) {
+            size_t k = (size_t)i * A + j;
+            REAL c = a->scale[j], lim = (REAL)a->opt.td3_noise_clip * c;
+            REAL e = (REAL)a->opt.td3_noise * c * b->xi_next[k];
+            e = e < -lim ? -lim : e > lim ? lim : e;
+            REAL v = a->pw_next->act[k] + e, lo = a->bias[j] - c, hi = a->bias[j] + c;
+            a->act_next[k] = v < lo ? lo : v > hi ? hi : v;
+        }
+}
+
+/* TD3 actor step: maximise Q1(s, mu(s)) with Adam. */
+static void s_td3_actor_step(NN(sac) *a, const NN(batch) *b, sac_stats_t *st) {
+    const nn_shape_t *s = &a->shape;
+    const int n = b->n;
+    NN(pi_forward)(s, a->phi, a->scale, a->bias, b->obs, n, NULL, a->pw);
+    NN(q_forward)(s, a->theta, b->obs, a->pw->act, n, a->qw);
+    double l = 0;
+    for (int i = 0; i < n; i++) {
+        l -= a->qw->q[i];
+        a->dq1[i] = -(REAL)1 / n;
+    }
+    NN(q_backward)(s, a->theta, a->qw, a->dq1, NULL, NULL, a->dact);
+    NN(pi_backward)(s, a->phi, a->scale, a->pw, a->dact, 0, a->g);
+    adam_hp_t hp = s_adam(&a->opt, a->opt.lr_pi);
+    NN(adam_step)(&hp, ++a->t_pi, s->pi_n, a->phi, a->g, a->phi_m, a->phi_v);
+    if (st) st->pi_loss = l / n;
+}
+
 /* Section 2: critic target with the current policy and target critics, one Adam step on the
  * summed loss of both critics (or the reference's two steps, opt.critic_two_steps). */
 static void s_critic_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_t *st) {
     const nn_shape_t *s = &a->shape;
     const int n = b->n, cap = a->cap;
-    NN(pi_forward)(s, a->phi, a->scale, a->bias, b->next_obs, n, b->xi_next, a->pw_next);
-    NN(q_forward)(s, a->theta_bar, b->next_obs, a->pw_next->act, n, a->qw_next);
-    NN(critic_target)(n, b->rew, b->done, a->qw_next->q, a->qw_next->q + cap, a->pw_next->logp,
-                      alpha, (REAL)a->opt.gamma, a->y);
+    if (a->opt.algo == ALGO_TD3) {
+        s_td3_target_action(a, b);
+        NN(q_forward)(s, a->theta_bar, b->next_obs, a->act_next, n, a->qw_next);
+        NN(critic_target)(n, b->rew, b->done, a->qw_next->q, a->qw_next->q + cap, NULL, 0,
+                          (REAL)a->opt.gamma, a->y);
+    } else {
+        NN(pi_forward)(s, a->phi, a->scale, a->bias, b->next_obs, n, b->xi_next, a->pw_next);
+        NN(q_forward)(s, a->theta_bar, b->next_obs, a->pw_next->act, n, a->qw_next);
+        NN(critic_target)(n, b->rew, b->done, a->qw_next->q, a->qw_next->q + cap,
+                          a->pw_next->logp, alpha, (REAL)a->opt.gamma, a->y);
+    }
     NN(q_forward)(s, a->theta, b->obs, b->act, n, a->qw);
     REAL loss = NN(critic_loss)(n, a->qw->q, a->qw->q + cap, a->y, a->dq1, a->dq2);
     NN(q_backward)(s, a->theta, a->qw, a->dq1, a->dq2, a->dtheta, NULL);
@@ -250,6 +293,16 @@ void NN(sac_update)(NN(sac) *a, const NN(batch) *b1, const NN(batch) *b2, const 
         if (a->lam[0] > 0) a->lam[0] = 0;
         alpha = exp(a->lam[0]);
         if (o->resample && b2) b = b2;                        /* step 6 */
+    }
+    if (o->algo == ALGO_TD3) {
+        s_critic_step(a, b, 0, st);
+        if ((a->updates + 1) % o->td3_policy_delay == 0) {  /* delayed actor and targets */
+            s_td3_actor_step(a, b, st);
+            NN(polyak)(s->q_n, a->theta_bar, a->theta, (REAL)o->tau);
+            NN(polyak)(s->pi_n, a->phi_bar, a->phi, (REAL)o->tau);
+        }
+        a->updates++;
+        return;
     }
     s_critic_step(a, b, alpha, st);                           /* step 7 */
     s_policy_step(a, b, alpha, st);                           /* step 8 */

@@ -228,3 +228,37 @@ Test(sac, float_and_double_updates_agree) {
     sac_destroy_f(&af);
     sac_destroy_d(&ad);
 }
+
+Test(sac, td3_delays_the_actor_and_smooths_the_target_within_its_clip) {
+    fixture f;
+    s_fixture(&f, 9);
+    for (int k = 0; k < B * A; k++) f.xi_next[k] = k % 2 ? 50.0 : -50.0;  /* noise far past the clip */
+    sac_d *a = s_agent(ALGO_TD3, 9);
+    size_t P = a->shape.pi_n;
+    double *phi0 = rl_malloc(sizeof(double) * P), *bar0 = rl_malloc(sizeof(double) * P);
+    memcpy(phi0, a->phi, sizeof(double) * P);
+    memcpy(bar0, a->phi_bar, sizeof(double) * P);
+    double theta_bar0 = a->theta_bar[5];
+    sac_stats_t st;
+    sac_update_d(a, &f.b, NULL, NULL, 0, &st);
+    cr_expect(memcmp(phi0, a->phi, sizeof(double) * P) == 0, "no actor step on update 1");
+    cr_expect(a->theta_bar[5] == theta_bar0, "no target update on update 1");
+    /* target actions: the deterministic target action plus the clipped noise, within bounds */
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < A; j++) {
+            double c = a->scale[j], lo = a->bias[j] - c, hi = a->bias[j] + c;
+            double mu = a->pw_next->act[i * A + j], e = (i * A + j) % 2 ? 0.5 * c : -0.5 * c;
+            double expect = fmin(hi, fmax(lo, mu + e));
+            cr_assert(fabs(a->act_next[i * A + j] - expect) < 1e-12, "a' %g expected %g",
+                      a->act_next[i * A + j], expect);
+        }
+    sac_update_d(a, &f.b, NULL, NULL, 0, &st);
+    cr_expect(memcmp(phi0, a->phi, sizeof(double) * P) != 0, "actor step on update 2");
+    for (size_t k = 0; k < P; k++)
+        cr_assert(fabs(a->phi_bar[k] - (0.995 * bar0[k] + 0.005 * a->phi[k])) < 1e-12);
+    cr_expect(a->theta_bar[5] != theta_bar0);
+    cr_expect(st.alpha == 0.0);
+    free(phi0);
+    free(bar0);
+    sac_destroy_d(&a);
+}
