@@ -10,16 +10,27 @@
 
 /* ---- linear layer: forward and backward side by side ----------------------------------- */
 
-/* y[n][out] (row stride ldy) = x[n][in] (row stride ldx) W^T + b. */
+/* y[n][out] (row stride ldy) = x[n][in] (row stride ldx) W^T + b, then max(., 0) when relu.
+ * The bias and the ReLU are applied in one pass over the product. */
 static void s_linear_fwd(int n, int in, int out, const REAL *x, int ldx, const REAL *W,
-                         const REAL *b, REAL *y, int ldy) {
+                         const REAL *b, REAL *y, int ldy, int relu) {
     if (out == 1) {  /* a width-1 head is a matrix-vector product */
         GEMV(CblasRowMajor, CblasNoTrans, n, in, 1, x, ldx, W, 1, 0, y, ldy);
         for (int i = 0; i < n; i++) y[(size_t)i * ldy] += b[0];
         return;
     }
-    for (int i = 0; i < n; i++) memcpy(y + (size_t)i * ldy, b, sizeof(REAL) * out);
-    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1, x, ldx, W, in, 1, y, ldy);
+    GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1, x, ldx, W, in, 0, y, ldy);
+    for (int i = 0; i < n; i++) {
+        REAL *row = y + (size_t)i * ldy;
+        if (relu) {  /* branch-free so it vectorises: a branch per element costs more */
+            for (int j = 0; j < out; j++) {
+                REAL v = row[j] + b[j];
+                row[j] = v > 0 ? v : 0;
+            }
+        } else {
+            for (int j = 0; j < out; j++) row[j] += b[j];
+        }
+    }
 }
 
 /* Given dy[n][out] (stride lddy): dW[out][in] = dy^T x, db[out] = column sums of dy,
@@ -49,16 +60,7 @@ static void s_linear_bwd(int n, int in, int out, const REAL *x, int ldx, const R
     }
 }
 
-/* Both ReLU loops are written branch-free so they vectorise: activations are positive about
- * half the time at random, and a branch per element costs more than the matrix products. */
-static void s_relu_fwd(int n, int m, REAL *h, int ldh) {
-    for (int i = 0; i < n; i++) {
-        REAL *row = h + (size_t)i * ldh;
-        for (int j = 0; j < m; j++) row[j] = row[j] > 0 ? row[j] : 0;
-    }
-}
-
-/* dh *= (h > 0), h the post-ReLU activation. */
+/* dh *= (h > 0), h the post-ReLU activation; branch-free like the forward. */
 static void s_relu_bwd(int n, int m, const REAL *h, int ldh, REAL *dh, int lddh) {
     for (int i = 0; i < n; i++) {
         const REAL *hr = h + (size_t)i * ldh;
@@ -107,11 +109,9 @@ void NN(pi_forward)(const nn_shape_t *s, const REAL *phi, const REAL *scale, con
     w->n = n;
     w->obs = obs;
     w->xi = xi;
-    s_linear_fwd(n, O, H, obs, O, phi + L[0].w, phi + L[0].b, w->h1, H);
-    s_relu_fwd(n, H, w->h1, H);
-    s_linear_fwd(n, H, H, w->h1, H, phi + L[1].w, phi + L[1].b, w->h2, H);
-    s_relu_fwd(n, H, w->h2, H);
-    s_linear_fwd(n, H, 2 * A, w->h2, H, phi + L[2].w, phi + L[2].b, w->out, 2 * A);
+    s_linear_fwd(n, O, H, obs, O, phi + L[0].w, phi + L[0].b, w->h1, H, 1);
+    s_linear_fwd(n, H, H, w->h1, H, phi + L[1].w, phi + L[1].b, w->h2, H, 1);
+    s_linear_fwd(n, H, 2 * A, w->h2, H, phi + L[2].w, phi + L[2].b, w->out, 2 * A, 0);
     const REAL half_log_2pi = (REAL)0.91893853320467274178;
     for (int i = 0; i < n; i++) {
         const REAL *mu = w->out + (size_t)i * 2 * A, *raw = mu + A;
@@ -204,15 +204,13 @@ void NN(q_forward)(const nn_shape_t *s, const REAL *theta, const REAL *obs, cons
         memcpy(w->x + (size_t)i * in, obs + (size_t)i * O, sizeof(REAL) * O);
         memcpy(w->x + (size_t)i * in + O, act + (size_t)i * A, sizeof(REAL) * A);
     }
-    s_linear_fwd(n, in, 2 * H, w->x, in, theta + s->q1.w, theta + s->q1.b, w->h1, 2 * H);
-    s_relu_fwd(n, 2 * H, w->h1, 2 * H);
+    s_linear_fwd(n, in, 2 * H, w->x, in, theta + s->q1.w, theta + s->q1.b, w->h1, 2 * H, 1);
     for (int c = 0; c < 2; c++) {
         REAL *h2 = w->h2 + (size_t)c * w->cap * H;
         s_linear_fwd(n, H, H, w->h1 + c * H, 2 * H, theta + s->q2[c].w, theta + s->q2[c].b, h2,
-                     H);
-        s_relu_fwd(n, H, h2, H);
+                     H, 1);
         s_linear_fwd(n, H, 1, h2, H, theta + s->q3[c].w, theta + s->q3[c].b,
-                     w->q + (size_t)c * w->cap, 1);
+                     w->q + (size_t)c * w->cap, 1, 0);
     }
 }
 
