@@ -1,0 +1,161 @@
+/* config: every run parameter, driven by ONE table (common/config.c, s_table).
+ *
+ * Each table entry holds the key, its type, the config_t field it fills, the default (as text,
+ * parsed by the same code as user input), the bounds and the help text. Everything else derives
+ * from it: config_defaults, the file parser (INI via libinih: `key = value` lines, '#' or ';'
+ * comments, optionally under a [metasac] section), `--key=value` / `--key value` flags, bound
+ * checks with errors naming the key, the bad value and the allowed range, config_dump (the
+ * resolved config in the file format, re-readable) and config_write_sample (the documented
+ * deploy/metasac.conf.sample).
+ *
+ * Errors are environmental (a user's typo): functions return -1 and write one line into the
+ * caller's err[0..errlen) (err may be NULL); they never exit, log or abort on bad input.
+ * A config_t is a plain value (strings are inline arrays): copy it with `=`, share it const.
+ */
+#ifndef METASAC_CONFIG_H
+#define METASAC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_STR_MAX 160 /* string values are at most CONFIG_STR_MAX - 1 bytes */
+#define CONFIG_ERR_MAX 256 /* a buffer this large holds any error message */
+
+typedef enum { TASK_HOPPER, TASK_WALKER2D, TASK_HALF_CHEETAH, TASK_ANT, TASK_HUMANOID } config_task_t;
+typedef enum { ALGO_SAC_V1, ALGO_SAC_V2, ALGO_META_SAC, ALGO_TD3 } config_algo_t;
+typedef enum { D0_FIXED, D0_RESERVOIR } config_d0_mode_t;
+
+/* The resolved configuration. Enum fields hold the enums above (log_level holds a log_level_t);
+ * target_entropy is NAN for "auto" (use config_target_entropy); total_steps 0 means the task's
+ * paper length (use config_total_steps). */
+typedef struct {
+    /* run */
+    int task;                     /* config_task_t */
+    int algo;                     /* config_algo_t */
+    int64_t seed;
+    int64_t total_steps;          /* env steps; 0 = per task (hopper 1M, humanoid 10M, else 3M) */
+    char run_dir[CONFIG_STR_MAX];
+    int64_t checkpoint_interval;  /* env steps between checkpoints; 0 = only at exit */
+    int log_level;                /* log_level_t */
+    int blas_threads;
+    /* networks and optimisation */
+    int hidden;
+    int batch;
+    double gamma;
+    double tau;
+    double critic_lr;
+    double policy_lr;
+    double alpha_lr;
+    bool critic_two_steps;
+    /* entropy temperature */
+    double alpha;                 /* fixed alpha (sac_v1) */
+    double target_entropy;        /* NAN = auto (-act_dim) */
+    /* Meta-SAC */
+    double rms_rho;
+    double rms_eps;
+    double meta_clip;
+    int d0_size;
+    int d0_mode;                  /* config_d0_mode_t */
+    bool meta_on_replay;
+    bool resample;
+    bool meta_scaled_action;
+    bool meta_classic_q;
+    /* TD3 */
+    double td3_policy_noise;
+    double td3_noise_clip;
+    int td3_policy_delay;
+    double td3_expl_noise;
+    /* schedule */
+    int64_t replay_capacity;
+    double replay_ratio;
+    int64_t random_steps;
+    int64_t update_after;
+    int64_t eval_interval;
+    int eval_episodes;
+    /* distributed runtime */
+    int actors;
+    int envs_per_actor;
+    int send_batch;
+    int broadcast_interval;
+    char learner_bind[CONFIG_STR_MAX];
+    char learner_connect[CONFIG_STR_MAX];
+    char weights_bind[CONFIG_STR_MAX];
+    char weights_connect[CONFIG_STR_MAX];
+    int64_t max_msg_bytes;
+    int heartbeat_ms;
+    int heartbeat_timeout_ms;
+} config_t;
+
+typedef enum {
+    CONFIG_INT,    /* int field; bounds imin..imax */
+    CONFIG_INT64,  /* int64_t field; bounds imin..imax; accepts exact integers like 1e6 */
+    CONFIG_DOUBLE, /* double field; bounds dmin..dmax, open per flags; NaN/Inf never */
+    CONFIG_BOOL,   /* bool field; true|false|yes|no|on|off|1|0 */
+    CONFIG_STRING, /* char[CONFIG_STR_MAX] field; length imin..imax; no control chars, ';', '#' */
+    CONFIG_ENUM,   /* int field; one of names[] (index stored) */
+} config_type_t;
+
+#define CONFIG_MIN_OPEN 1u /* double: value must be > dmin */
+#define CONFIG_MAX_OPEN 2u /* double: value must be < dmax */
+#define CONFIG_AUTO 4u     /* double: the word "auto" is accepted and stored as NAN */
+
+typedef struct {
+    const char *name;
+    config_type_t type;
+    size_t offset;             /* of the field in config_t */
+    const char *def;           /* default, in the file syntax */
+    int64_t imin, imax;        /* int/int64 bounds; string length bounds */
+    double dmin, dmax;         /* double bounds */
+    unsigned flags;            /* CONFIG_MIN_OPEN | CONFIG_MAX_OPEN | CONFIG_AUTO */
+    const char *const *names;  /* enum: NULL-terminated list of names */
+    const char *help;          /* one or more sentences; the sample config prints it */
+} config_entry_t;
+
+/* The table (static storage); *n receives its length. */
+const config_entry_t *config_table(size_t *n);
+/* The entry for key, or NULL. */
+const config_entry_t *config_find(const char *key);
+
+/* Fills every field with its default. */
+void config_defaults(config_t *cfg);
+/* Parses value for key, checks its bounds and stores it. -1 (cfg unchanged) on an unknown key,
+ * an unparsable value or a value out of range; the error names key, value and allowed range. */
+int config_set(config_t *cfg, const char *key, const char *value, char *err, size_t errlen);
+/* Writes key's value in the file syntax into buf[0..buflen). -1 on an unknown key. */
+int config_get(const config_t *cfg, const char *key, char *buf, size_t buflen);
+/* Applies a config file over cfg. -1 on an unreadable file, a syntax error, a section other
+ * than [metasac], a key given twice, or any config_set error; the error has path:line. cfg may
+ * be partly updated on failure (callers start over or give up). */
+int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
+/* Applies flags argv[1..argc): --key=value, --key value, and for booleans also bare --key
+ * (true) and --no-key (false). --config PATH / --config=PATH is skipped (config_load handles it).
+ * Returns 0, 1 when --help or -h was seen (nothing else applied after it), or -1 on an unknown
+ * key, a missing value, a positional argument or a config_set error. */
+int config_parse_args(config_t *cfg, int argc, char *const *argv, char *err, size_t errlen);
+/* Rules across keys (batch <= replay_capacity, ...) and every field's bounds (for a config_t
+ * assembled by hand). 0 or -1. */
+int config_check(const config_t *cfg, char *err, size_t errlen);
+/* The whole start-up: defaults, then the file named by --config (if any), then the other flags
+ * (flags override the file whatever their order), then config_check. Returns 0, 1 for --help,
+ * or -1. */
+int config_load(config_t *cfg, int argc, char *const *argv, char *err, size_t errlen);
+
+/* Writes every key as `key = value` lines under a header comment, in table order, in a form
+ * config_load_file reads back to an identical config. */
+void config_dump(const config_t *cfg, FILE *f);
+/* Writes the documented sample config: for each key its help, type and allowed values as
+ * comments, then `key = default`. deploy/metasac.conf.sample is this output. */
+void config_write_sample(FILE *f);
+/* 1 if every table field is equal (NAN equals NAN: "auto"), else 0. */
+int config_equal(const config_t *a, const config_t *b);
+
+/* Names of enum values; "?" when out of range. */
+const char *config_task_name(int task);
+const char *config_algo_name(int algo);
+/* Resolved "auto" values. */
+int64_t config_total_steps(const config_t *cfg);
+double config_target_entropy(const config_t *cfg, int act_dim);
+
+#endif
