@@ -17,7 +17,7 @@ BUILD   ?= build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
 comma   := ,
 
 CC      ?= cc
-PKGS    := openblas libzmq libprotobuf-c
+PKGS    := openblas libzmq libprotobuf-c inih
 WARN    := -Wall -Wextra -Wpedantic -Werror -Wvla -Wshadow -Wstrict-prototypes
 OPT     ?= -O3
 CFLAGS  := -std=c11 $(OPT) -g -fno-fast-math $(WARN) -D_GNU_SOURCE
