@@ -70,6 +70,9 @@ REAL NN(policy_loss)(int n, const REAL *q1, const REAL *q2, const REAL *logp, RE
 /* Optimizers: flat loops over n parameters. t is the step count including this step (>= 1). */
 void NN(adam_step)(const adam_hp_t *hp, long t, size_t n, REAL *p, const REAL *g, REAL *m,
                    REAL *v);
+/* adam_step, then target <- (1 - tau) target + tau p in the same pass over memory. */
+void NN(adam_polyak_step)(const adam_hp_t *hp, long t, size_t n, REAL *p, const REAL *g, REAL *m,
+                          REAL *v, REAL *target, REAL tau);
 /* v <- rho v + (1 - rho) g^2 + eps;  p <- p - lr g / sqrt(v). */
 void NN(rms_step)(const rms_hp_t *hp, size_t n, REAL *p, const REAL *g, REAL *v);
 /* target <- (1 - tau) target + tau src. */

@@ -1,5 +1,5 @@
 /* The body of common/nn.h for one precision. Included by nn_f.c (float) and nn_d.c (double)
- * with REAL, NN(), and the BLAS names GEMM/GEMV/GER defined. <tgmath.h> makes exp, log,
+ * with REAL, NN(), and the BLAS names GEMM/GEMV defined. <tgmath.h> makes exp, log,
  * tanh and sqrt follow REAL. */
 #include <math.h>
 #include <stdlib.h>
@@ -50,13 +50,9 @@ static void s_linear_bwd(int n, int in, int out, const REAL *x, int ldx, const R
             for (int j = 0; j < out; j++) db[j] += dy[(size_t)i * lddy + j];
     }
     if (dx) {
-        if (out == 1) {
-            for (int i = 0; i < n; i++) memset(dx + (size_t)i * lddx, 0, sizeof(REAL) * in);
-            GER(CblasRowMajor, n, in, 1, dy, lddy, W, 1, dx, lddx);
-        } else {
-            GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1, dy, lddy, W, in, 0,
-                 dx, lddx);
-        }
+        RL_ASSERT(out > 1, "width-1 layers compute dx with their activation (q_backward)");
+        GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1, dy, lddy, W, in, 0, dx,
+             lddx);
     }
 }
 
@@ -224,10 +220,17 @@ void NN(q_backward)(const nn_shape_t *s, const REAL *theta, NN(q_ws) *w, const R
         else memset(dq, 0, sizeof(REAL) * n);
         const REAL *h2 = w->h2 + (size_t)c * w->cap * H;
         REAL *dh2 = w->dh2 + (size_t)c * w->cap * H;
-        s_linear_bwd(n, H, 1, h2, H, theta + s->q3[c].w, dq, 1,
-                     dtheta ? dtheta + s->q3[c].w : NULL, dtheta ? dtheta + s->q3[c].b : NULL,
-                     dh2, H);
-        s_relu_bwd(n, H, h2, H, dh2, H);
+        /* width-1 head: dW3 = h2^T dq, db3 = sum dq, and dh2 = relu'(h2) (dq w3^T) in one
+           pass (an outer product needs no matrix-product call) */
+        const REAL *w3 = theta + s->q3[c].w;
+        if (dtheta)
+            s_linear_bwd(n, H, 1, h2, H, w3, dq, 1, dtheta + s->q3[c].w, dtheta + s->q3[c].b,
+                         NULL, 0);
+        for (int i = 0; i < n; i++) {
+            const REAL *hr = h2 + (size_t)i * H;
+            REAL *dr = dh2 + (size_t)i * H, g = dq[i];
+            for (int j = 0; j < H; j++) dr[j] = hr[j] > 0 ? g * w3[j] : 0;
+        }
         s_linear_bwd(n, H, H, w->h1 + c * H, 2 * H, theta + s->q2[c].w, dh2, H,
                      dtheta ? dtheta + s->q2[c].w : NULL, dtheta ? dtheta + s->q2[c].b : NULL,
                      w->dh1 + c * H, 2 * H);
@@ -289,6 +292,20 @@ void NN(adam_step)(const adam_hp_t *hp, long t, size_t n, REAL *p, const REAL *g
         m[k] = b1 * m[k] + (1 - b1) * g[k];
         v[k] = b2 * v[k] + (1 - b2) * g[k] * g[k];
         p[k] -= step * m[k] / (sqrt(v[k]) / sbc2 + eps);
+    }
+}
+
+void NN(adam_polyak_step)(const adam_hp_t *hp, long t, size_t n, REAL *p, const REAL *g, REAL *m,
+                          REAL *v, REAL *target, REAL tau) {
+    const REAL b1 = (REAL)hp->beta1, b2 = (REAL)hp->beta2, eps = (REAL)hp->eps;
+    const REAL bc1 = (REAL)(1 - pow(hp->beta1, (double)t));
+    const REAL sbc2 = (REAL)sqrt(1 - pow(hp->beta2, (double)t));
+    const REAL step = (REAL)hp->lr / bc1;
+    for (size_t k = 0; k < n; k++) {
+        m[k] = b1 * m[k] + (1 - b1) * g[k];
+        v[k] = b2 * v[k] + (1 - b2) * g[k] * g[k];
+        p[k] -= step * m[k] / (sqrt(v[k]) / sbc2 + eps);
+        target[k] = (1 - tau) * target[k] + tau * p[k];
     }
 }
 

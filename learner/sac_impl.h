@@ -150,16 +150,24 @@ static void s_critic_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_
     NN(q_forward)(s, a->theta, b->obs, b->act, n, a->qw);
     REAL loss = NN(critic_loss)(n, a->qw->q, a->qw->q + cap, a->y, a->dq1, a->dq2);
     NN(q_backward)(s, a->theta, a->qw, a->dq1, a->dq2, a->dtheta, NULL);
+    /* SAC and Meta-SAC: the Polyak step of the target critics (the last step of the update)
+       runs inside the critic's Adam pass over memory. It is exact to do it here: nothing
+       between this step and the end of the update changes the critics. */
+    REAL tau = (REAL)a->opt.tau;
+    int fuse = a->opt.algo != ALGO_TD3;
     adam_hp_t hp = s_adam(&a->opt, a->opt.lr_q);
     if (a->opt.critic_two_steps) {
         memcpy(a->dtheta2, a->dtheta, sizeof(REAL) * s->q_n);
         s_zero_critic(s, a->dtheta, 1);   /* gradient of the Q1 loss alone */
         s_zero_critic(s, a->dtheta2, 0);  /* gradient of the Q2 loss alone */
         NN(adam_step)(&hp, ++a->t_q, s->q_n, a->theta, a->dtheta, a->theta_m, a->theta_v);
-        NN(adam_step)(&hp, ++a->t_q, s->q_n, a->theta, a->dtheta2, a->theta_m, a->theta_v);
-    } else {
-        NN(adam_step)(&hp, ++a->t_q, s->q_n, a->theta, a->dtheta, a->theta_m, a->theta_v);
     }
+    REAL *g = a->opt.critic_two_steps ? a->dtheta2 : a->dtheta;
+    if (fuse)
+        NN(adam_polyak_step)(&hp, ++a->t_q, s->q_n, a->theta, g, a->theta_m, a->theta_v,
+                             a->theta_bar, tau);
+    else
+        NN(adam_step)(&hp, ++a->t_q, s->q_n, a->theta, g, a->theta_m, a->theta_v);
     if (st) {
         double qm = 0;
         for (int i = 0; i < n; i++) qm += a->qw->q[i];
@@ -315,7 +323,7 @@ void NN(sac_update)(NN(sac) *a, const NN(batch) *b1, const NN(batch) *b2, const 
         st->alpha_loss = -(double)a->lam[0] * m;
         NN(adam_step)(&alpha_hp, ++a->t_alpha, 1, &a->lam[0], &grad, &a->lam[1], &a->lam[2]);
     }
-    NN(polyak)(s->q_n, a->theta_bar, a->theta, (REAL)o->tau);  /* step 9 */
+    /* step 9, Polyak of the target critics: done inside s_critic_step */
     a->updates++;
     st->alpha = NN(sac_alpha)(a);
     st->log_alpha = log(st->alpha);

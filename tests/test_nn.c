@@ -308,3 +308,15 @@ Test(nn, xavier_init_respects_the_bounds_and_zero_biases) {
         for (int j = 0; j < s.pi[l].out; j++) cr_assert(phi[s.pi[l].b + j] == 0.0f);
     free(phi);
 }
+
+Test(nn, fused_adam_polyak_equals_adam_then_polyak) {
+    adam_hp_t hp = {0.01, 0.9, 0.999, 1e-8};
+    double p1[3] = {1, -2, 3}, m1[3] = {0.1, 0, -0.2}, v1[3] = {0.01, 0, 0.02}, t1[3] = {0, 1, 2};
+    double p2[3], m2[3], v2[3], t2[3], g[3] = {0.5, -1, 0.25};
+    memcpy(p2, p1, sizeof p1); memcpy(m2, m1, sizeof m1); memcpy(v2, v1, sizeof v1);
+    memcpy(t2, t1, sizeof t1);
+    adam_step_d(&hp, 3, 3, p1, g, m1, v1);
+    polyak_d(3, t1, p1, 0.005);
+    adam_polyak_step_d(&hp, 3, 3, p2, g, m2, v2, t2, 0.005);
+    for (int k = 0; k < 3; k++) cr_expect(p1[k] == p2[k] && t1[k] == t2[k] && m1[k] == m2[k]);
+}
