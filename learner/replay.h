@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "rng.h"
 #include "sac.h"
 
@@ -42,7 +43,8 @@ void batch_buf_destroy(batch_buf_t **self_p);
  * from rng into buf; returns the batch view of buf. No allocation. */
 batch_f replay_sample(const replay_t *r, rng_t *rng, int n, batch_buf_t *buf);
 
-typedef enum { D0_FIXED = 0, D0_RESERVOIR = 1 } d0_mode_t;
+/* D0_FIXED or D0_RESERVOIR (the config's enum). */
+typedef config_d0_mode_t d0_mode_t;
 
 typedef struct {
     int obs_dim, capacity, size;

@@ -10,9 +10,11 @@
 
 #include <stdint.h>
 
+#include "config.h"
 #include "nn.h"
 
-typedef enum { ALGO_SAC_V1 = 0, ALGO_SAC_V2 = 1, ALGO_META_SAC = 2, ALGO_TD3 = 3 } algo_t;
+/* The algorithms: ALGO_SAC_V1, ALGO_SAC_V2, ALGO_META_SAC, ALGO_TD3 (the config's enum). */
+typedef config_algo_t algo_t;
 
 /* Returns "sac_v1", "sac_v2", "meta_sac", "td3"; algo_parse returns -1 on an unknown name. */
 const char *algo_name(algo_t a);
