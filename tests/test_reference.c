@@ -248,3 +248,72 @@ Test(reference, meta_sac_unscaled_meta_action) {
 Test(reference, meta_sac_clipped_metagradient) {
     s_run_case("tests/data/ref_meta_sac_clip.bin", ALGO_META_SAC, NULL);
 }
+
+/* TD3 (tests/data/ref_td3.bin): four updates, so the delayed actor step and the Polyak steps of
+ * the target critics and the target actor (phi_bar, same layout as phi) happen at updates 1 and
+ * 3 only. Every parameter tensor of the six networks is compared as above (on the updates where
+ * the reference does not move a network its step is 0, so the C one must not move either);
+ * q_loss every update, pi_loss on the actor updates; the target action and y of the critic
+ * target elementwise, to 1e-4 relative (they are not updated state, so no step scale). */
+static void s_expect_vec(const char *what, int k, const float *c, const float *r, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        cr_expect(fabs((double)c[i] - r[i]) <= 1e-4 * fabs(r[i]) + 1e-5,
+                  "update %d: %s[%zu]: C %.8g, reference %.8g", k, what, i, c[i], r[i]);
+}
+
+Test(reference, td3) {
+    const char *file = "tests/data/ref_td3.bin";
+    ref_file f;
+    s_load(file, &f);
+    const float *dims = s_get(&f, "cfg.dims", 5);
+    const int O = (int)dims[0], A = (int)dims[1], Hd = (int)dims[2], B = (int)dims[3];
+    nn_shape_t s;
+    nn_shape_init(&s, O, A, Hd);
+    sac_opts_t o;
+    sac_opts_default(&o, ALGO_TD3, A);
+    cr_assert(o.td3_noise == 0.2 && o.td3_noise_clip == 0.5 && o.td3_policy_delay == 2,
+              "TD3 defaults changed: the reference uses noise 0.2, clip 0.5, delay 2");
+    sac_f *a = sac_new_f(&s, &o, s_get(&f, "cfg.low", A), s_get(&f, "cfg.high", A), B, 1, 1);
+    net_view v[6];
+    int nv = s_views(a, v, NULL);
+    v[nv++] = (net_view){"policy_target", a->phi_bar, 0};
+    for (int i = 0; i < nv; i++)
+        for (int l = 0; l < 3; l++)
+            for (int bias = 0; bias < 2; bias++) {
+                char name[96];
+                size_t n;
+                float *dst = s_param(a, &v[i], l, bias, &n);
+                snprintf(name, sizeof name, "init.%s.l%d.%s", v[i].net, l + 1, bias ? "bias" : "weight");
+                memcpy(dst, s_get(&f, name, n), sizeof(float) * n);
+            }
+    for (int k = 0; k < 4; k++) {
+        char p[32], name[96], prev[96];
+        snprintf(p, sizeof p, "u%d.b", k);
+        batch_f b = s_batch(&f, p, B, O, A);
+        sac_stats_t st;
+        sac_update_f(a, &b, NULL, NULL, 0, &st);
+        int actor = (k + 1) % 2 == 0;
+        cr_log_info("%s update %d: q_loss %g pi_loss %g", file, k, st.q_loss, st.pi_loss);
+#define R(field) (snprintf(name, sizeof name, "u%d.out." field, k), s_scalar(&f, name))
+        s_expect_scalar("q_loss", st.q_loss, R("q_loss"), 1e-4, 1e-6);
+        if (actor) s_expect_scalar("pi_loss", st.pi_loss, R("pi_loss"), 1e-4, 1e-6);
+#undef R
+        snprintf(name, sizeof name, "u%d.dbg.target_action", k);
+        s_expect_vec("target_action", k, a->act_next, s_get(&f, name, (size_t)B * A), (size_t)B * A);
+        snprintf(name, sizeof name, "u%d.dbg.target_y", k);
+        s_expect_vec("target_y", k, a->y, s_get(&f, name, (size_t)B), (size_t)B);
+        for (int i = 0; i < nv; i++)
+            for (int l = 0; l < 3; l++)
+                for (int bias = 0; bias < 2; bias++) {
+                    const char *kind = bias ? "bias" : "weight";
+                    size_t n;
+                    float *c = s_param(a, &v[i], l, bias, &n);
+                    snprintf(name, sizeof name, "u%d.out.%s.l%d.%s", k, v[i].net, l + 1, kind);
+                    if (k == 0) snprintf(prev, sizeof prev, "init.%s.l%d.%s", v[i].net, l + 1, kind);
+                    else snprintf(prev, sizeof prev, "u%d.out.%s.l%d.%s", k - 1, v[i].net, l + 1, kind);
+                    s_expect_close(name, c, s_get(&f, name, n), s_get(&f, prev, n), n);
+                }
+    }
+    sac_destroy_f(&a);
+    s_free(&f);
+}

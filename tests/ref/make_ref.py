@@ -1,11 +1,12 @@
 #!/usr/bin/python3
-"""Independent PyTorch reference for the metasac learner (SAC-v1, SAC-v2, Meta-SAC).
+"""Independent PyTorch reference for the metasac learner (SAC-v1, SAC-v2, Meta-SAC, TD3).
 
 What it produces
     tests/data/ref_<case>.bin for the cases sac_v1, sac_v2, meta_sac, meta_sac_d1,
     meta_sac_d2, meta_sac_unscaled and meta_sac_clip: the initial state, the inputs (batches,
     policy noise, D0) and the state, losses and debug values after each of 3 consecutive learner
-    updates. The math is implemented from /work/shared/docs/ALGORITHM.md sections 1-4 with
+    updates; and ref_td3.bin: 4 consecutive TD3 updates (the delayed actor step and the Polyak
+    steps at updates 1 and 3), see run_td3 for its definition and tensors. The math is implemented from /work/shared/docs/ALGORITHM.md sections 1-4 with
     PyTorch autograd (never from the C code, which is hand-written backprop), so the C test
     tests/test_reference.c checks the C learner against an independent implementation.
 
@@ -514,6 +515,128 @@ def run_meta(case, seed, variant="default", critic_last_scale=1.0, check=True):
     return recs, Gs
 
 
+# ----------------------------------------------------------------------------- TD3
+# The brief's TD3 (ALGORITHM.md section 7, Fujimoto et al. 2018): deterministic actor
+# a = c*tanh(mu(s)) + b from the policy network's mean head (the log-std rows are unused), a
+# target actor, twin critics with target policy smoothing, one critic Adam step every update and,
+# every TD3_DELAY-th update, one actor Adam step on -mean Q1(s, a(s)) followed by Polyak on the
+# target critics and the target actor.
+TD3_NOISE, TD3_NOISE_CLIP, TD3_DELAY, TD3_NUPD = 0.2, 0.5, 2, 4
+
+
+def td3_target_action(pt, next_obs, xi_next, c, b, low, high):
+    """a' = clip(c*tanh(mu_bar(s')) + b + clip(0.2*c*xi, -0.5*c, 0.5*c), low, high)."""
+    noise = torch.max(torch.min(TD3_NOISE * c * xi_next, TD3_NOISE_CLIP * c), -TD3_NOISE_CLIP * c)
+    a = det_action(pt, next_obs, c, b) + noise
+    return torch.max(torch.min(a, high), low)
+
+
+def make_batch_td3(gen):
+    """A batch like make_batch's (no log-std conditioning: TD3 never samples from the
+    log-std head) with hand-set large xi_next entries so the noise clip is exercised."""
+    low = torch.tensor(LOW, dtype=torch.float64)
+    high = torch.tensor(HIGH, dtype=torch.float64)
+    obs = torch.randn(B, OBS, generator=gen, dtype=torch.float64)
+    act = low + (high - low) * (0.02 + 0.96 * torch.rand(B, ACT, generator=gen, dtype=torch.float64))
+    rew = torch.randn(B, generator=gen, dtype=torch.float64)
+    next_obs = obs + 0.3 * torch.randn(B, OBS, generator=gen, dtype=torch.float64)
+    done = (torch.rand(B, generator=gen, dtype=torch.float64) < 0.3).to(torch.float64)
+    done[0], done[1] = 0.0, 1.0
+    xi = torch.randn(B, ACT, generator=gen, dtype=torch.float64)
+    xi_next = torch.randn(B, ACT, generator=gen, dtype=torch.float64)
+    # |0.2*xi| > 0.5 <=> |xi| > 2.5: these are clipped to +-0.5c (both signs, every unit)
+    xi_next[0, 0], xi_next[2, 1], xi_next[3, 2] = 4.0, -3.5, 5.0
+    xi_next[5, 0], xi_next[6, 1], xi_next[7, 2] = -4.5, 3.0, -3.2
+    # mean unit 0 of the target actor is biased to ~+0.9 (see initial_state_td3): a large
+    # positive noise pushes it above high[0] = 1, a large negative one stays inside
+    xi_next[4, 0] = 3.8
+    bt = dict(obs=obs, act=act, rew=rew, next_obs=next_obs, done=done, xi=xi, xi_next=xi_next)
+    return {k: v.to(torch.float32).to(RUN_DTYPE) for k, v in bt.items()}
+
+
+def initial_state_td3(seed):
+    gen, nets = initial_state(seed)
+    with torch.no_grad():
+        # mean head biases: unit 0 near tanh ~ +0.85 and unit 2 near tanh ~ -0.8, so target
+        # actions plus the (clipped) smoothing noise leave [low, high] on some rows (action clip)
+        nets["policy"]["l3.bias"][0] = 1.3
+        nets["policy"]["l3.bias"][2] = -1.1
+    pt = {k: (v.detach().to(torch.float64) + 0.01 * torch.randn(v.shape, generator=gen, dtype=torch.float64))
+          for k, v in nets["policy"].items()}
+    nets["policy_target"] = to32(pt)
+    for v in nets["policy_target"].values():
+        v.requires_grad_(False)
+    return gen, nets
+
+
+def td3_net_records(prefix, nets):
+    recs = net_records(prefix, nets)
+    recs += [("%s.policy_target.%s" % (prefix, k), nets["policy_target"][k].detach().clone()) for k in names()]
+    return recs
+
+
+def run_td3(case, seed):
+    """TD3 case. Tensors: init.{policy,policy_target,q1,q2,q1_target,q2_target}.<L>.<kind>, the
+    batches u{k}.b.*, and per update k = 0..3: u{k}.out.<same nets>.<L>.<kind>, u{k}.out.q_loss,
+    u{k}.out.pi_loss (0 on the updates without an actor step, k = 0, 2), u{k}.dbg.target_action
+    [B, A] and u{k}.dbg.target_y [B]. The target actor starts as the actor plus N(0, 0.01^2) noise
+    so its Polyak step is visible; it is Polyak-averaged as a whole (the unused log-std rows too).
+    The actor loss uses Q1 only, with the critics just updated in the same update."""
+    gen, nets = initial_state_td3(seed)
+    c, b = bounds()
+    low = torch.tensor(LOW, dtype=torch.float32).to(RUN_DTYPE)
+    high = torch.tensor(HIGH, dtype=torch.float32).to(RUN_DTYPE)
+    recs = cfg_records() + td3_net_records("init", nets)
+    opt_q = torch.optim.Adam(params(nets["q1"]) + params(nets["q2"]), lr=LR, betas=BETAS, eps=ADAM_EPS)
+    opt_pi = torch.optim.Adam(params(nets["policy"]), lr=LR, betas=BETAS, eps=ADAM_EPS)
+    batches = [make_batch_td3(gen) for _ in range(TD3_NUPD)]
+    for k, bt in enumerate(batches):
+        recs += batch_records("u%d.b" % k, bt)
+    recs = freeze(recs)
+    for k, bt in enumerate(batches):
+        pol, q1, q2 = nets["policy"], nets["q1"], nets["q2"]
+        # critic step (every update)
+        with torch.no_grad():
+            a2 = td3_target_action(nets["policy_target"], bt["next_obs"], bt["xi_next"], c, b, low, high)
+            raw = det_action(nets["policy_target"], bt["next_obs"], c, b) + torch.clamp(
+                TD3_NOISE * c * bt["xi_next"], -TD3_NOISE_CLIP * c, TD3_NOISE_CLIP * c)
+            n_nclip = int(((TD3_NOISE * bt["xi_next"]).abs() > TD3_NOISE_CLIP).sum())
+            n_lo, n_hi = int((raw < low).sum()), int((raw > high).sum())
+            qt = min_q(nets["q1_target"], nets["q2_target"], bt["next_obs"], a2)
+            y = bt["rew"] + GAMMA * (1 - bt["done"]) * qt
+        v1 = q_value(q1, bt["obs"], bt["act"])
+        v2 = q_value(q2, bt["obs"], bt["act"])
+        q_loss = ((v1 - y) ** 2).mean() + ((v2 - y) ** 2).mean()
+        grads = torch.autograd.grad(q_loss, params(q1) + params(q2))
+        opt_q.zero_grad()
+        for t, g in zip(params(q1) + params(q2), grads):
+            t.grad = g
+        opt_q.step()
+        # delayed actor step and Polyak (updates k = 1, 3)
+        actor = (k + 1) % TD3_DELAY == 0
+        pi_loss = torch.zeros(1, dtype=RUN_DTYPE)
+        if actor:
+            loss = -q_value(q1, bt["obs"], det_action(pol, bt["obs"], c, b)).mean()
+            grads = torch.autograd.grad(loss, params(pol))
+            opt_pi.zero_grad()
+            for t, g in zip(params(pol), grads):
+                t.grad = g
+            opt_pi.step()
+            pi_loss = loss.detach()
+            polyak(nets)
+            with torch.no_grad():
+                for kk in names():
+                    nets["policy_target"][kk].mul_(1 - TAU).add_(TAU * pol[kk])
+        recs += td3_net_records("u%d.out" % k, nets)
+        recs += [("u%d.out.q_loss" % k, q_loss.detach()), ("u%d.out.pi_loss" % k, pi_loss)]
+        recs += [("u%d.dbg.target_action" % k, a2), ("u%d.dbg.target_y" % k, y)]
+        recs = freeze(recs)
+        print("[%s] u%d q_loss %.6g pi_loss %.6g%s; target action: %d noise-clipped, %d below low, "
+              "%d above high" % (case, k, q_loss.item(), pi_loss.item(), " (actor step)" if actor else "",
+                                 n_nclip, n_lo, n_hi))
+    return recs
+
+
 def cfg_records():
     return [("cfg.dims", [OBS, ACT, HID, B, ND0]), ("cfg.low", LOW), ("cfg.high", HIGH),
             ("cfg.alpha", [ALPHA_V1]), ("cfg.target_entropy", [TARGET_ENTROPY])]
@@ -529,6 +652,7 @@ def all_cases(check):
                                  ("meta_sac_d2", "d2", 1.0), ("meta_sac_unscaled", "unscaled", 1.0),
                                  ("meta_sac_clip", "default", 50.0)):
         cases[case], allG[case] = run_meta(case, 200, variant, scale, check)
+    cases["td3"] = run_td3("td3", 300)
     return cases, allG
 
 
