@@ -1,0 +1,346 @@
+/* The distributed runtime over real ZeroMQ sockets on loopback: a learner (server_run in a
+ * thread) with actors (actor_run in threads, or real metasac-actor processes where a SIGKILL is
+ * the point), and a hostile test client that sends every kind of bad input. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "actor.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "wire.h"
+
+/* ---- harness ---- */
+
+typedef struct {
+    server_t *s;
+    volatile sig_atomic_t stop;
+    pthread_t th;
+} learner_h;
+
+typedef struct {
+    actor_opts_t o;
+    actor_counters_t c;
+    volatile sig_atomic_t stop;
+    pthread_t th;
+} actor_h;
+
+static void *s_learner_main(void *arg) {
+    learner_h *l = arg;
+    server_run(l->s, &l->stop);
+    return NULL;
+}
+
+static void *s_actor_main(void *arg) {
+    actor_h *a = arg;
+    actor_run(&a->o, &a->stop, &a->c);
+    return NULL;
+}
+
+/* A small, fast configuration: hidden 32, batch 32, |D0| 32, ephemeral loopback ports. */
+static void s_config(config_t *cfg, int algo) {
+    config_defaults(cfg);
+    cfg->task = TASK_HOPPER;
+    cfg->algo = algo;
+    cfg->hidden = 32;
+    cfg->batch = 32;
+    cfg->d0_size = 32;
+    cfg->update_after = 32;
+    cfg->random_steps = 200;
+    cfg->total_steps = 1000000;
+    cfg->eval_interval = 0;
+    cfg->send_batch = 8;
+    cfg->heartbeat_ms = 100;
+    cfg->heartbeat_timeout_ms = 1000;
+    cfg->max_msg_bytes = 1 << 20;
+    cfg->run_dir[0] = 0;
+    snprintf(cfg->learner_bind, sizeof cfg->learner_bind, "tcp://127.0.0.1:*");
+    snprintf(cfg->weights_bind, sizeof cfg->weights_bind, "tcp://127.0.0.1:*");
+}
+
+static void s_learner_start(learner_h *l, const config_t *cfg) {
+    char err[256];
+    l->stop = 0;
+    l->s = server_new(cfg, err, sizeof err);
+    cr_assert(l->s, "server_new: %s", err);
+    pthread_create(&l->th, NULL, s_learner_main, l);
+}
+
+static void s_learner_stop(learner_h *l) {
+    l->stop = 1;
+    pthread_join(l->th, NULL);
+    server_destroy(&l->s);
+}
+
+static void s_actor_start(actor_h *a, const learner_h *l, int evaluator) {
+    actor_opts_default(&a->o);
+    snprintf(a->o.learner, sizeof a->o.learner, "%s", server_endpoint(l->s, 0));
+    snprintf(a->o.weights, sizeof a->o.weights, "%s", server_endpoint(l->s, 1));
+    a->o.evaluator = evaluator;
+    memset(&a->c, 0, sizeof a->c);
+    a->o.heartbeat_ms = 100;
+    a->o.timeout_ms = 1000;
+    a->stop = 0;
+    pthread_create(&a->th, NULL, s_actor_main, a);
+}
+
+static void s_actor_stop(actor_h *a) {
+    a->stop = 1;
+    pthread_join(a->th, NULL);
+}
+
+static double s_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Waits until *v >= target (a counter of the learner's), at most timeout seconds. */
+static int s_wait_u64(const volatile uint64_t *v, uint64_t target, double timeout) {
+    double t0 = s_now();
+    while (*v < target && s_now() - t0 < timeout) usleep(2000);
+    return *v >= target;
+}
+
+static void s_quiet(void) { log_level = LOG_ERROR; }
+
+/* ---- training ---- */
+
+Test(runtime, two_actors_train_and_the_replay_ratio_holds, .init = s_quiet, .timeout = 120) {
+    config_t cfg;
+    s_config(&cfg, ALGO_SAC_V2);
+    cfg.total_steps = 3000;
+    learner_h l;
+    s_learner_start(&l, &cfg);
+    actor_h a[2];
+    for (int i = 0; i < 2; i++) s_actor_start(&a[i], &l, 0);
+    const server_counters_t *c = server_counters(l.s);
+    pthread_join(l.th, NULL);  /* the learner stops by itself at total_steps */
+    for (int i = 0; i < 2; i++) s_actor_stop(&a[i]);
+    uint64_t steps = c->env_steps, updates = c->updates;
+    cr_expect(steps >= 3000, "env steps %llu", (unsigned long long)steps);
+    /* ratio 1: one update per env step after update_after; actors may run ahead by one window
+       of send_batch steps per actor, so updates = steps - update_after - [0, 2 * 8] */
+    double expect = (double)steps - cfg.update_after;
+    cr_expect(updates <= expect && updates >= expect - 2 * 8 - 1,
+              "updates %llu for %llu steps (expected %.0f minus at most one window)",
+              (unsigned long long)updates, (unsigned long long)steps, expect);
+    cr_expect(a[0].c.env_steps > 300 && a[1].c.env_steps > 300, "both actors stepped: %llu %llu",
+              (unsigned long long)a[0].c.env_steps, (unsigned long long)a[1].c.env_steps);
+    cr_expect(a[0].c.env_steps + a[1].c.env_steps >= steps);
+    cr_expect(a[0].c.last_weight_version > 0, "actors picked up new weights");
+    cr_expect(c->rejected[-WIRE_ERR_DECODE] == 0 && c->unknown_peer == 0 && c->over_credit == 0);
+    l.stop = 1;
+    server_destroy(&l.s);
+}
+
+Test(runtime, d0_fills_from_reset_states_before_meta_updates, .init = s_quiet, .timeout = 60) {
+    config_t cfg;
+    s_config(&cfg, ALGO_META_SAC);
+    cfg.d0_size = 48;
+    learner_h l;
+    s_learner_start(&l, &cfg);
+    actor_h a;
+    s_actor_start(&a, &l, 0);
+    const server_counters_t *c = server_counters(l.s);
+    cr_assert(s_wait_u64(&c->updates, 50, 30), "Meta-SAC updates ran");
+    s_actor_stop(&a);
+    s_learner_stop(&l);
+    /* the Welcome asked for the missing |D0| resets up front, plus each episode's reset */
+    cr_expect(c->d0_size == 48, "D0 holds %llu", (unsigned long long)c->d0_size);
+    cr_expect(c->resets >= 48 && a.c.resets_sent == c->resets, "resets %llu sent %llu",
+              (unsigned long long)c->resets, (unsigned long long)a.c.resets_sent);
+    cr_expect(isfinite(c->log_alpha) && c->log_alpha <= 0, "log alpha clamped: %g", c->log_alpha);
+}
+
+Test(runtime, a_late_joiner_gets_the_current_weights_at_once, .init = s_quiet, .timeout = 60) {
+    config_t cfg;
+    s_config(&cfg, ALGO_SAC_V2);
+    learner_h l;
+    s_learner_start(&l, &cfg);
+    actor_h a, late;
+    s_actor_start(&a, &l, 0);
+    const server_counters_t *c = server_counters(l.s);
+    cr_assert(s_wait_u64(&c->updates, 200, 30));
+    uint64_t at_join = c->updates;
+    s_actor_start(&late, &l, 0);
+    cr_assert(s_wait_u64(&late.c.weights_received, 1, 10), "the late actor got weights");
+    cr_expect(late.c.last_weight_version >= at_join, "weights v%llu, learner was at %llu",
+              (unsigned long long)late.c.last_weight_version, (unsigned long long)at_join);
+    cr_assert(s_wait_u64(&late.c.transitions_sent, 16, 10), "and trains");
+    s_actor_stop(&late);
+    s_actor_stop(&a);
+    s_learner_stop(&l);
+}
+
+Test(runtime, evaluator_reports_returns_for_the_requested_weights, .init = s_quiet,
+     .timeout = 60) {
+    config_t cfg;
+    s_config(&cfg, ALGO_SAC_V1);
+    cfg.eval_interval = 500;
+    cfg.eval_episodes = 3;
+    learner_h l;
+    s_learner_start(&l, &cfg);
+    actor_h a, ev;
+    s_actor_start(&a, &l, 0);
+    s_actor_start(&ev, &l, 1);
+    const server_counters_t *c = server_counters(l.s);
+    cr_assert(s_wait_u64(&c->evals, 2, 40), "two evaluations came back");
+    cr_expect(isfinite(c->last_eval_mean) && c->last_eval_steps >= 1000);
+    cr_expect(ev.c.evals_run >= 2 && ev.c.env_steps == 0, "the evaluator never trains");
+    s_actor_stop(&ev);
+    s_actor_stop(&a);
+    s_learner_stop(&l);
+}
+
+/* ---- faults ---- */
+
+Test(runtime, a_killed_actor_is_dropped_and_its_restart_rejoins, .init = s_quiet,
+     .timeout = 90) {
+    const char *bin = getenv("METASAC_BIN_DIR");
+    cr_assert(bin, "METASAC_BIN_DIR names build/bin (make test sets it)");
+    char exe[512];
+    snprintf(exe, sizeof exe, "%s/metasac-actor", bin);
+    config_t cfg;
+    s_config(&cfg, ALGO_SAC_V2);
+    learner_h l;
+    s_learner_start(&l, &cfg);
+    const server_counters_t *c = server_counters(l.s);
+    char lep[200], wep[200];
+    snprintf(lep, sizeof lep, "--learner=%s", server_endpoint(l.s, 0));
+    snprintf(wep, sizeof wep, "--weights=%s", server_endpoint(l.s, 1));
+    pid_t pids[2];
+    for (int r = 0; r < 2; r++) {
+        pids[r] = fork();
+        if (pids[r] == 0) {
+            execl(exe, exe, lep, wep, "--id=7", "--heartbeat_ms=100", "--timeout_ms=1000",
+                  "--log_level=error", (char *)NULL);
+            _exit(127);
+        }
+        uint64_t before = c->env_steps;
+        cr_assert(s_wait_u64(&c->env_steps, before + 300, 30), "actor process %d trains", r);
+        if (r == 0) {
+            kill(pids[0], SIGKILL);  /* no goodbye: the learner must notice the silence */
+            waitpid(pids[0], NULL, 0);
+            cr_assert(s_wait_u64(&c->peers_expired, 1, 10), "the dead actor was dropped");
+            cr_expect(c->actors == 0);
+        }
+    }
+    cr_expect(c->hellos == 2 && c->actors == 1, "the restart rejoined (%d actors)", c->actors);
+    kill(pids[1], SIGTERM);
+    int status;
+    waitpid(pids[1], &status, 0);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGTERM is a clean exit");
+    s_learner_stop(&l);
+}
+
+/* A raw DEALER that says whatever the test wants. */
+static void *s_client(void *zctx, const char *ep) {
+    void *d = zmq_socket(zctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(d, ZMQ_LINGER, &linger, sizeof linger);
+    cr_assert(zmq_connect(d, ep) == 0);
+    return d;
+}
+
+static void s_send_env(void *d, const Metasac__Envelope *env) {
+    uint8_t buf[8192];
+    int64_t n = wire_encode(env, buf, sizeof buf);
+    cr_assert(n > 0);
+    zmq_send(d, buf, (size_t)n, 0);
+}
+
+static void s_batch(Metasac__TransitionBatch *t, uint32_t id, uint32_t obs_dim, float *obs,
+                    float *act, float *rew, protobuf_c_boolean *flags) {
+    Metasac__TransitionBatch init = METASAC__TRANSITION_BATCH__INIT;
+    *t = init;
+    t->actor_id = id;
+    t->n = 1;
+    t->obs_dim = obs_dim;
+    t->act_dim = 3;
+    t->n_obs = t->n_next_obs = obs_dim;
+    t->obs = t->next_obs = obs;
+    t->n_act = 3;
+    t->act = act;
+    t->n_rew = t->n_terminated = t->n_truncated = 1;
+    t->rew = rew;
+    t->terminated = t->truncated = flags;
+}
+
+Test(runtime, every_kind_of_bad_input_is_rejected_and_training_goes_on, .init = s_quiet,
+     .timeout = 90) {
+    config_t cfg;
+    s_config(&cfg, ALGO_SAC_V2);
+    learner_h l;
+    s_learner_start(&l, &cfg);
+    actor_h a;
+    s_actor_start(&a, &l, 0);
+    const server_counters_t *c = server_counters(l.s);
+    cr_assert(s_wait_u64(&c->updates, 100, 30));
+    void *zctx = zmq_ctx_new();
+    void *d = s_client(zctx, server_endpoint(l.s, 0));
+
+    /* 1. undecodable bytes */
+    zmq_send(d, "\xff\xff\xff\xff garbage", 12, 0);
+    /* 2. an unknown actor (no hello) sending well-formed transitions */
+    float obs[11] = {0}, act[3] = {0}, rew[1] = {1};
+    protobuf_c_boolean flags[1] = {0};
+    Metasac__TransitionBatch t;
+    s_batch(&t, 99, 11, obs, act, rew, flags);
+    Metasac__Envelope env;
+    wire_envelope_init(&env);
+    env.body_case = METASAC__ENVELOPE__BODY_TRANSITIONS;
+    env.transitions = &t;
+    s_send_env(d, &env);
+    /* 3. a wrong protocol version */
+    env.protocol_version = WIRE_PROTOCOL_VERSION + 1;
+    s_send_env(d, &env);
+    env.protocol_version = WIRE_PROTOCOL_VERSION;
+    /* 4. a wrong observation size */
+    float obs12[12] = {0};
+    s_batch(&t, 99, 12, obs12, act, rew, flags);
+    s_send_env(d, &env);
+    /* 5. NaN and 6. Inf */
+    obs[3] = NAN;
+    s_batch(&t, 99, 11, obs, act, rew, flags);
+    s_send_env(d, &env);
+    obs[3] = 0;
+    rew[0] = INFINITY;
+    s_send_env(d, &env);
+    /* 7. oversized (over max_msg_bytes, under ZeroMQ's hard limit of twice that) */
+    size_t big = (size_t)cfg.max_msg_bytes + 100;
+    char *junk = calloc(1, big);
+    zmq_send(d, junk, big, 0);
+    free(junk);
+
+    double t0 = s_now();
+    while (s_now() - t0 < 10 &&
+           (c->rejected[-WIRE_ERR_DECODE] < 1 || c->unknown_peer < 1 ||
+            c->rejected[-WIRE_ERR_VERSION] < 1 || c->rejected[-WIRE_ERR_SHAPE] < 1 ||
+            c->rejected[-WIRE_ERR_NONFINITE] < 2 || c->rejected[-WIRE_ERR_OVERSIZE] < 1))
+        usleep(5000);
+    cr_expect(c->rejected[-WIRE_ERR_DECODE] >= 1, "undecodable");
+    cr_expect(c->unknown_peer == 1, "unknown actor: %llu", (unsigned long long)c->unknown_peer);
+    cr_expect(c->rejected[-WIRE_ERR_VERSION] == 1, "version");
+    cr_expect(c->rejected[-WIRE_ERR_SHAPE] == 1, "shape");
+    cr_expect(c->rejected[-WIRE_ERR_NONFINITE] == 2, "NaN and Inf");
+    cr_expect(c->rejected[-WIRE_ERR_OVERSIZE] == 1, "oversize");
+    /* nothing bad entered replay: every transition in it came from the real actor */
+    uint64_t upd = c->updates;
+    cr_assert(s_wait_u64(&c->updates, upd + 100, 30), "training goes on");
+    s_actor_stop(&a);
+    s_learner_stop(&l);
+    cr_expect(c->env_steps == a.c.transitions_sent, "replay got exactly the actor's %llu, not %llu",
+              (unsigned long long)a.c.transitions_sent, (unsigned long long)c->env_steps);
+    zmq_close(d);
+    zmq_ctx_term(zctx);
+}
