@@ -287,12 +287,49 @@ int task_healthy(const task_env_t *env) {
 
 double task_forward_x(const task_env_t *env) { return env->spec->forward_x(env->model->m, env->d); }
 
+/* What mj_resetData does for the state, without clearing the whole mjData arena: mj_resetData
+ * in 2.2.2 also memsets the ~10 MB stack, which costs 50-70 us, about one Hopper env step, on
+ * every reset. Everything not set here is either recomputed by mj_forward before it is read, or
+ * (cacc, cfrc_int, cfrc_ext, only written by mj_rnePostConstraint) zeroed explicitly, so the
+ * result is the state mj_resetData would give (tests/test_tasks.c checks the trajectories). */
+static void s_reset_data(const mjModel *m, mjData *d) {
+    d->pstack = 0; /* also recovers from a longjmp out of MuJoCo */
+    memset(d->warning, 0, sizeof d->warning);
+    memset(d->timer, 0, sizeof d->timer);
+    d->solver_iter = 0;
+    d->solver_nnz = 0;
+    d->ne = d->nf = d->nefc = d->ncon = 0;
+    d->time = 0.0;
+    d->energy[0] = d->energy[1] = 0.0;
+    mju_copy(d->qpos, m->qpos0, m->nq);
+    mju_zero(d->qvel, m->nv);
+    mju_zero(d->act, m->na);
+    mju_zero(d->qacc_warmstart, m->nv);
+    mju_zero(d->ctrl, m->nu);
+    mju_zero(d->qfrc_applied, m->nv);
+    mju_zero(d->xfrc_applied, 6 * m->nbody);
+    mju_zero(d->qacc, m->nv);
+    mju_zero(d->act_dot, m->na);
+    mju_zero(d->userdata, m->nuserdata);
+    mju_zero(d->sensordata, m->nsensordata);
+    for (int b = 0; b < m->nbody; b++) {
+        int id = m->body_mocapid[b];
+        if (id >= 0) {
+            mju_copy3(d->mocap_pos + 3 * id, m->body_pos + 3 * b);
+            mju_copy4(d->mocap_quat + 4 * id, m->body_quat + 4 * b);
+        }
+    }
+    mju_zero(d->cacc, 6 * m->nbody);
+    mju_zero(d->cfrc_int, 6 * m->nbody);
+    mju_zero(d->cfrc_ext, 6 * m->nbody);
+}
+
 int task_reset(task_env_t *env, float *obs) {
     RL_ASSERT(env, "task_reset: NULL env");
     const mjModel *m = env->model->m;
     const rl__task_spec_t *spec = env->spec;
     mjData *d = env->d;
-    mj_resetData(m, d);
+    s_reset_data(m, d);
     double c = spec->qpos_noise;
     for (int i = 0; i < m->nq; i++) d->qpos[i] = m->qpos0[i] + (-c + 2.0 * c * rng_uniform(&env->rng));
     c = spec->qvel_noise;
@@ -315,7 +352,7 @@ int task_set_state(task_env_t *env, const double *qpos, const double *qvel) {
     RL_ASSERT(env && qpos && qvel, "task_set_state: NULL argument");
     const mjModel *m = env->model->m;
     mjData *d = env->d;
-    mj_resetData(m, d);
+    s_reset_data(m, d);
     memcpy(d->qpos, qpos, sizeof(double) * (size_t)m->nq);
     memcpy(d->qvel, qvel, sizeof(double) * (size_t)m->nv);
     env->t = 0;

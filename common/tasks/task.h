@@ -91,7 +91,8 @@ task_env_t *task_new(const char *name, uint64_t seed, uint64_t stream);
 /* Frees the env (and its model if it owns one) and NULLs *self_p; NULL or *NULL is a no-op. */
 void task_env_destroy(task_env_t **self_p);
 
-/* Starts an episode: mj_resetData, qpos0/qvel 0 plus the task's reset noise, mj_forward.
+/* Starts an episode: the state mj_resetData gives (without its costly clearing of the mjData
+ * stack), qpos0/qvel 0 plus the task's reset noise, mj_forward; contact forces read as zero.
  * Writes the initial observation to obs[obs_dim] (may be NULL). Returns 0, or -1 on a MuJoCo error. */
 int task_reset(task_env_t *env, float *obs);
 /* One env step with action[act_dim]: entries are clipped to [low, high]; any NaN/Inf entry
