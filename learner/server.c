@@ -36,6 +36,7 @@ typedef struct {
     uint64_t steps;
     int eval_busy;          /* evaluator: a request is out */
     uint64_t eval_steps;    /* env steps of the weights it is evaluating */
+    uint64_t eval_version;  /* and their version */
 } peer_t;
 
 struct server {
@@ -438,7 +439,7 @@ static void s_transitions(server_t *s, peer_t *p, const Metasac__TransitionBatch
 }
 
 static void s_eval_result(server_t *s, peer_t *p, const Metasac__EvalResult *r) {
-    if (!p->evaluator || !p->eval_busy || r->weight_version != s->eval_snap_version) {
+    if (!p->evaluator || !p->eval_busy || r->weight_version != p->eval_version) {
         s->c.wrong_id++;
         LOG_W("learner: unexpected eval result from peer %u (weights v%llu)", p->id,
               (unsigned long long)r->weight_version);
@@ -595,6 +596,7 @@ static void s_dispatch_eval(server_t *s) {
         s_send_to(s, p, wire_encode_weights(&w, s->buf, s->bufcap));
         p->eval_busy = 1;
         p->eval_steps = s->eval_snap_steps;
+        p->eval_version = s->eval_snap_version;
         s->eval_pending = 0;
         return;
     }

@@ -111,7 +111,7 @@ static int s_wait_u64(const volatile uint64_t *v, uint64_t target, double timeou
     return *v >= target;
 }
 
-static void s_quiet(void) { log_level = LOG_ERROR; }
+static void s_quiet(void) { log_level = getenv("TEST_LOG") ? LOG_INFO : LOG_ERROR; }
 
 /* ---- training ---- */
 
