@@ -96,9 +96,11 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BIN) $(PROGRAMS)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
+# The main job: Meta-SAC on Hopper with a learner, two actors and an evaluator on this machine.
+# Extra learner flags: make run RUN_ARGS="--seed=2 --total_steps=300000".
 run: deps
 	@$(MAKE) --no-print-directory $(PROGRAMS)
-	deploy/run-local.sh $(RUN_ARGS)
+	$(BUILD)/bin/metasac-run --task=hopper --algo=meta_sac --actors=2 $(RUN_ARGS)
 
 install: $(PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/metasac/models
