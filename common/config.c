@@ -329,7 +329,7 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
 
 int config_get(const config_t *cfg, const char *key, char *buf, size_t buflen) {
     const config_entry_t *e = config_find(key);
-    if (!e) return -1;
+    if (!e || !buf || buflen == 0) return -1;
     s_format(e, cfg, buf, buflen);
     return 0;
 }

@@ -123,7 +123,8 @@ void config_defaults(config_t *cfg);
 /* Parses value for key, checks its bounds and stores it. -1 (cfg unchanged) on an unknown key,
  * an unparsable value or a value out of range; the error names key, value and allowed range. */
 int config_set(config_t *cfg, const char *key, const char *value, char *err, size_t errlen);
-/* Writes key's value in the file syntax into buf[0..buflen). -1 on an unknown key. */
+/* Writes key's value in the file syntax into buf[0..buflen) (truncated to fit). -1 on an
+ * unknown key or an empty buffer. */
 int config_get(const config_t *cfg, const char *key, char *buf, size_t buflen);
 /* Applies a config file over cfg. -1 on an unreadable file, a syntax error, a section other
  * than [metasac], a key given twice, or any config_set error; the error has path:line. cfg may
