@@ -313,9 +313,13 @@ static void s_grant(server_t *s, peer_t *p, uint64_t steps) {
 }
 
 /* Replay ratio r > 0: env steps may run ahead of update_after + updates / r by one window
- * (send_batch steps per actor) at most, so updates/steps stays within window/steps of r. */
+ * (send_batch steps per actor) at most, so updates/steps stays within window/steps of r, and
+ * each actor holds at most two batches of credits. Unthrottled (r = 0): each actor may hold up
+ * to UNTHROTTLED_BATCHES batches, which bounds what can queue up at the learner. */
+#define UNTHROTTLED_BATCHES 64
 static void s_grant_credits(server_t *s) {
     const uint64_t chunk = (uint64_t)s->cfg.send_batch;
+    const uint64_t hold = (s->cfg.replay_ratio > 0 ? 2 : UNTHROTTLED_BATCHES) * chunk;
     uint64_t budget = UINT64_MAX;
     if (s->cfg.replay_ratio > 0) {
         uint64_t allowed = (uint64_t)s->cfg.update_after +
@@ -328,8 +332,8 @@ static void s_grant_credits(server_t *s) {
     if (budget > left) budget = left;
     for (int i = 0; i < MAX_PEERS && budget > 0; i++) {
         peer_t *p = &s->peers[i];
-        if (!p->used || p->evaluator || p->outstanding >= chunk) continue;
-        uint64_t g = 2 * chunk - p->outstanding;
+        if (!p->used || p->evaluator || p->outstanding > hold - chunk) continue;
+        uint64_t g = hold - p->outstanding;
         if (g > budget) g = budget;
         s_grant(s, p, g);
         budget -= g;
