@@ -156,6 +156,11 @@ server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
         server_destroy(&s);
         return NULL;
     }
+    if (cfg->meta_classic_q) {
+        snprintf(err, errlen, "meta_classic_q (ablation D.3) is not implemented yet");
+        server_destroy(&s);
+        return NULL;
+    }
     s->O = task_model_obs_dim(s->model);
     s->A = task_model_act_dim(s->model);
     nn_shape_init(&s->shape, s->O, s->A, cfg->hidden);

@@ -75,10 +75,13 @@ static void s_learner_start(learner_h *l, const config_t *cfg) {
     pthread_create(&l->th, NULL, s_learner_main, l);
 }
 
-static void s_learner_stop(learner_h *l) {
+/* Stops the learner and returns its final counters (the server is gone after this). */
+static server_counters_t s_learner_stop(learner_h *l) {
     l->stop = 1;
     pthread_join(l->th, NULL);
+    server_counters_t c = *server_counters(l->s);
     server_destroy(&l->s);
+    return c;
 }
 
 static void s_actor_start(actor_h *a, const learner_h *l, int evaluator) {
@@ -154,7 +157,8 @@ Test(runtime, d0_fills_from_reset_states_before_meta_updates, .init = s_quiet, .
     const server_counters_t *c = server_counters(l.s);
     cr_assert(s_wait_u64(&c->updates, 50, 30), "Meta-SAC updates ran");
     s_actor_stop(&a);
-    s_learner_stop(&l);
+    server_counters_t fin = s_learner_stop(&l);
+    c = &fin;
     /* the Welcome asked for the missing |D0| resets up front, plus each episode's reset */
     cr_expect(c->d0_size == 48, "D0 holds %llu", (unsigned long long)c->d0_size);
     cr_expect(c->resets >= 48 && a.c.resets_sent == c->resets, "resets %llu sent %llu",
@@ -338,7 +342,8 @@ Test(runtime, every_kind_of_bad_input_is_rejected_and_training_goes_on, .init = 
     uint64_t upd = c->updates;
     cr_assert(s_wait_u64(&c->updates, upd + 100, 30), "training goes on");
     s_actor_stop(&a);
-    s_learner_stop(&l);
+    server_counters_t fin = s_learner_stop(&l);
+    c = &fin;
     cr_expect(c->env_steps == a.c.transitions_sent, "replay got exactly the actor's %llu, not %llu",
               (unsigned long long)a.c.transitions_sent, (unsigned long long)c->env_steps);
     zmq_close(d);
