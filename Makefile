@@ -90,7 +90,9 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 # OPENBLAS_NUM_THREADS=1: Criterion runs tests in parallel processes; never oversubscribe.
 test: deps
 	@$(MAKE) --no-print-directory $(TEST_BIN) $(PROGRAMS)
-	OPENBLAS_NUM_THREADS=1 METASAC_BIN_DIR=$(CURDIR)/$(BUILD)/bin $(TEST_BIN) --jobs 2 $(TEST_ARGS)
+	OPENBLAS_NUM_THREADS=1 METASAC_BIN_DIR=$(CURDIR)/$(BUILD)/bin \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	$(TEST_BIN) --jobs 2 $(TEST_ARGS)
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BIN) $(PROGRAMS)
