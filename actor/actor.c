@@ -68,6 +68,8 @@ typedef struct {
     int nresets, reset_cap;
     uint64_t seq;
     uint64_t credits_random, credits_policy;
+    uint64_t need_version;     /* sync mode: act only with exactly these weights */
+    uint32_t session_id;       /* actor id of the session whose envs are running */
 
     /* evaluator */
     uint64_t eval_version;     /* requested version, 0 = none */
@@ -121,8 +123,8 @@ static int s_connect(actor_t *a) {
     }
     if (!a->o->evaluator && a->o->weights[0]) {
         a->sub = zmq_socket(a->zctx, ZMQ_SUB);
-        int sub_hwm = 4;  /* only the newest weights matter */
-        zmq_setsockopt(a->sub, ZMQ_RCVHWM, &sub_hwm, sizeof sub_hwm);
+        int conflate = 1;  /* only the newest weights matter */
+        zmq_setsockopt(a->sub, ZMQ_CONFLATE, &conflate, sizeof conflate);
         zmq_setsockopt(a->sub, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(a->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         zmq_setsockopt(a->sub, ZMQ_SUBSCRIBE, "", 0);
@@ -223,7 +225,8 @@ static int s_welcome(actor_t *a, const Metasac__Welcome *w) {
         a->act = rl_aligned(sizeof(float) * cap * a->A);
         a->xi = rl_aligned(sizeof(float) * cap * a->A);
     }
-    a->id = w->actor_id;
+    int resume = a->envs && a->envs[0] && a->session_id == w->actor_id;
+    a->id = a->session_id = w->actor_id;
     a->c->actor_id = a->id;
     a->td3 = strcmp(w->algo, "td3") == 0;
     a->expl_noise = w->expl_noise;
@@ -241,6 +244,7 @@ static int s_welcome(actor_t *a, const Metasac__Welcome *w) {
     a->nb = a->nresets = 0;
     a->seq = 0;
     a->credits_random = a->credits_policy = 0;
+    a->need_version = 0;
     for (int j = 0; j < a->A; j++) {
         a->low[j] = w->action_low[j];
         a->high[j] = w->action_high[j];
@@ -251,18 +255,24 @@ static int s_welcome(actor_t *a, const Metasac__Welcome *w) {
     a->version = pw->version;
     a->c->weights_received++;
     a->c->last_weight_version = a->version;
-    rng_seed(&a->rng, w->run_seed, w->seed_stream_base + 0xFFFF);
-    for (int e = 0; e < N; e++) {
-        task_env_destroy(&a->envs[e]);
-        a->envs[e] = task_env_new(a->model, w->run_seed, w->seed_stream_base + (uint64_t)e);
+    if (resume) {
+        /* the same learner run came back (a restart from its checkpoint): the episodes, their
+           observations and the noise stream go on where they were */
+        LOG_I("actor %u: episodes continue", a->id);
+    } else {
+        rng_seed(&a->rng, w->run_seed, w->seed_stream_base + 0xFFFF);
+        for (int e = 0; e < N; e++) {
+            task_env_destroy(&a->envs[e]);
+            a->envs[e] = task_env_new(a->model, w->run_seed, w->seed_stream_base + (uint64_t)e);
+        }
+        /* the extra resets the learner asked for (to fill D0 up front), then each env's first */
+        for (uint32_t k = 0; k < w->initial_resets; k++) {
+            if (task_reset(a->envs[0], a->obs) == 0) s_queue_reset(a, a->obs);
+        }
+        for (int e = 0; e < N; e++)
+            if (task_reset(a->envs[e], a->obs + (size_t)e * a->O) == 0)
+                s_queue_reset(a, a->obs + (size_t)e * a->O);
     }
-    /* the extra resets the learner asked for (to fill D0 up front), then each env's first */
-    for (uint32_t k = 0; k < w->initial_resets; k++) {
-        if (task_reset(a->envs[0], a->obs) == 0) s_queue_reset(a, a->obs);
-    }
-    for (int e = 0; e < N; e++)
-        if (task_reset(a->envs[e], a->obs + (size_t)e * a->O) == 0)
-            s_queue_reset(a, a->obs + (size_t)e * a->O);
     a->welcomed = 1;
     s_flush(a);
     LOG_I("actor %u: %s on %s, %d env(s), weights v%llu%s", a->id,
@@ -448,8 +458,13 @@ static int s_handle(actor_t *a, const void *data, size_t len) {
     case METASAC__ENVELOPE__BODY_CREDITS:
         if (env->credits->random_actions) a->credits_random += env->credits->steps;
         else a->credits_policy += env->credits->steps;
+        a->need_version = env->credits->act_with_version;
         break;
     case METASAC__ENVELOPE__BODY_WEIGHTS:
+        LOG_D("actor %u: weights v%llu (have v%llu, need v%llu, credits %llu)", a->id,
+              (unsigned long long)env->weights->version, (unsigned long long)a->version,
+              (unsigned long long)a->need_version,
+              (unsigned long long)(a->credits_random + a->credits_policy));
         if (!a->welcomed) break;
         if (a->o->evaluator) {  /* the snapshot to evaluate */
             if (s_take_weights(a, env->weights, a->eval_phi) == 0)
@@ -493,7 +508,8 @@ int actor_run(const actor_opts_t *o, volatile sig_atomic_t *stop, actor_counters
     while (!*stop) {
         if (!a.connected && s_connect(&a) < 0) { rc = -1; break; }
         double now = s_now_ms();
-        int can_step = a.welcomed && !o->evaluator && a.credits_random + a.credits_policy > 0;
+        int can_step = a.welcomed && !o->evaluator && a.credits_random + a.credits_policy > 0 &&
+                       (a.need_version == 0 || a.version == a.need_version);
         zmq_pollitem_t items[2] = {{a.dealer, 0, ZMQ_POLLIN, 0}, {a.sub, 0, ZMQ_POLLIN, 0}};
         int nitems = a.sub ? 2 : 1;
         if (zmq_poll(items, nitems, can_step ? 0 : 50) < 0 && errno != EINTR) {
@@ -507,7 +523,9 @@ int actor_run(const actor_opts_t *o, volatile sig_atomic_t *stop, actor_counters
         if (rc < 0) break;
         while (a.sub && zmq_msg_recv(&msg, a.sub, ZMQ_DONTWAIT) >= 0)
             s_handle(&a, zmq_msg_data(&msg), zmq_msg_size(&msg));
-        if (a.welcomed && !o->evaluator && a.credits_random + a.credits_policy > 0) s_step(&a);
+        if (a.welcomed && !o->evaluator && a.credits_random + a.credits_policy > 0 &&
+            (a.need_version == 0 || a.version == a.need_version))
+            s_step(&a);
         if (o->evaluator && a.welcomed && a.eval_version && a.eval_phi_version == a.eval_version)
             s_evaluate(&a, stop);
         now = s_now_ms();

@@ -42,6 +42,11 @@ static const config_entry_t s_table[] = {
           "run_dir resumes."),
     E_I64("checkpoint_interval", checkpoint_interval, "100000", 0, I64,
           "Environment steps between checkpoints; 0 = only at exit (SIGINT/SIGTERM)."),
+    E_BOOL("sync", sync, "false",
+           "Synchronous, reproducible mode: one actor acts with exactly the weights of every "
+           "update in lock-step (replay ratio 1, weights after every update), metrics are "
+           "written every 1000 env steps without wall-clock fields, so two runs with one seed "
+           "write identical metrics. Use with one actor and blas_threads 1."),
     E_ENUM("log_level", log_level, "info", s_log_levels, "Lowest level written to the log."),
     E_INT("blas_threads", blas_threads, "1", 1, 1024, "OpenBLAS threads of the learner."),
     /* networks and optimisation */

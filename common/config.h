@@ -38,6 +38,7 @@ typedef struct {
     int64_t total_steps;          /* env steps; 0 = per task (hopper 1M, humanoid 10M, else 3M) */
     char run_dir[CONFIG_STR_MAX];
     int64_t checkpoint_interval;  /* env steps between checkpoints; 0 = only at exit */
+    bool sync;                    /* synchronous reproducible mode */
     int log_level;                /* log_level_t */
     int blas_threads;
     /* networks and optimisation */

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "alloc.h"
+#include "checkpoint.h"
 #include "log.h"
 #include "replay.h"
 #include "rng.h"
@@ -64,6 +65,8 @@ struct server {
     uint64_t granted;       /* credits granted in total (minus those taken back) */
     uint64_t total_steps;
     uint64_t next_eval;     /* env steps at which the next evaluation is due */
+    uint64_t next_ckpt;     /* env steps at which the next checkpoint is due */
+    uint64_t next_metrics;  /* sync mode: env steps of the next metrics line */
     float *eval_snap;       /* weights waiting for an evaluator */
     uint64_t eval_snap_version, eval_snap_steps;
     int eval_pending;
@@ -145,6 +148,49 @@ static int s_open_run_dir(server_t *s, char *err, size_t errlen) {
     return 0;
 }
 
+static ckpt_t s_ckpt(server_t *s) {
+    ckpt_t c = {config_task_name(s->cfg.task), config_algo_name(s->cfg.algo), s->agent,
+                s->replay, s->d0, &s->rng, s->c.env_steps, s->next_eval};
+    return c;
+}
+
+static uint64_t s_next_multiple(uint64_t x, int64_t step) {
+    return step > 0 ? (x / (uint64_t)step + 1) * (uint64_t)step : UINT64_MAX;
+}
+
+/* Re-running the same command on the same run directory resumes from its checkpoint. */
+static int s_resume(server_t *s, char *err, size_t errlen) {
+    ckpt_t c = s_ckpt(s);
+    char msg[1024];
+    int rc = checkpoint_load(s->cfg.run_dir, &c, msg, sizeof msg);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s; move the checkpoint files away to start this run afresh", msg);
+        return -1;
+    }
+    if (rc == 1) {
+        s->c.env_steps = c.env_steps;
+        s->c.updates = (uint64_t)s->agent->updates;
+        s->next_eval = c.next_eval;
+        s->granted = c.env_steps;
+        LOG_I("learner: resumed from %s at %llu env steps, %llu updates", msg,
+              (unsigned long long)c.env_steps, (unsigned long long)s->c.updates);
+    }
+    return 0;
+}
+
+static void s_checkpoint(server_t *s) {
+    if (!s->cfg.run_dir[0]) return;
+    double t0 = s_now_ms();
+    ckpt_t c = s_ckpt(s);
+    char err[1024];
+    if (checkpoint_save(s->cfg.run_dir, &c, err, sizeof err) < 0)
+        LOG_E("learner: checkpoint failed: %s", err);
+    else
+        LOG_I("learner: checkpoint at %llu env steps, %llu updates (%.0f ms)",
+              (unsigned long long)s->c.env_steps, (unsigned long long)s->c.updates,
+              s_now_ms() - t0);
+}
+
 server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
     server_t *s = rl_calloc(1, sizeof *s);
     s->cfg = *cfg;
@@ -221,7 +267,10 @@ server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
     s->zctx = zmq_ctx_new();
     s->router = zmq_socket(s->zctx, ZMQ_ROUTER);
     s->pub = zmq_socket(s->zctx, ZMQ_PUB);
-    int linger = 500, hwm = 10000, pub_hwm = 8, hb = cfg->heartbeat_ms,
+    /* PUB: ZeroMQ learns that a subscriber has read messages only in batches, so a tiny
+       high-water mark drops weights a reader has long consumed; 64 bounds a stuck reader to
+       64 weight sets, and actors keep only the newest anyway (ZMQ_CONFLATE) */
+    int linger = 500, hwm = 10000, pub_hwm = 64, hb = cfg->heartbeat_ms,
         hbt = cfg->heartbeat_timeout_ms;
     int64_t hard_max = 2 * cfg->max_msg_bytes;  /* beyond this ZeroMQ drops the connection */
     zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger);
@@ -238,6 +287,12 @@ server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
         server_destroy(&s);
         return NULL;
     }
+    if (s->cfg.run_dir[0] && s_resume(s, err, errlen) < 0) {
+        server_destroy(&s);
+        return NULL;
+    }
+    s->next_ckpt = s_next_multiple(s->c.env_steps, s->cfg.checkpoint_interval);
+    s->next_metrics = s_next_multiple(s->c.env_steps, 1000);
     s->c.log_alpha = log((double)sac_alpha_f(s->agent));
     LOG_I("learner: %s on %s (obs %d, act %d, %zu policy / %zu critic parameters), actors at %s, "
           "weights at %s", algo_name((algo_t)cfg->algo), task, s->O, s->A, s->shape.pi_n,
@@ -272,6 +327,11 @@ const char *server_endpoint(const server_t *s, int which) { return s->endpoint[w
 
 const server_counters_t *server_counters(const server_t *s) { return &s->c; }
 
+const float *server_policy(const server_t *s, size_t *n) {
+    *n = s->shape.pi_n;
+    return s->agent->phi;
+}
+
 /* ---- sending --------------------------------------------------------------------------- */
 
 static void s_send_to(server_t *s, const peer_t *p, int64_t len) {
@@ -300,7 +360,22 @@ static void s_publish(server_t *s) {
     if (len > 0 && zmq_send(s->pub, s->buf, (size_t)len, ZMQ_DONTWAIT) >= 0) s->c.published++;
 }
 
-static void s_grant(server_t *s, peer_t *p, uint64_t steps) {
+static int s_ready(const server_t *s) {
+    if (s->replay->size <= (size_t)s->cfg.batch) return 0;
+    if (s->cfg.algo == ALGO_META_SAC && !s->cfg.meta_on_replay && !d0_full(s->d0)) return 0;
+    return 1;
+}
+
+static int s_update_owed(const server_t *s) {
+    if (!s_ready(s)) return 0;
+    if (s->cfg.replay_ratio <= 0) return 1;
+    uint64_t after = (uint64_t)s->cfg.update_after;
+    if (s->c.env_steps <= after) return 0;
+    double target = s->cfg.replay_ratio * (double)(s->c.env_steps - after);
+    return (double)s->c.updates < floor(target);
+}
+
+static void s_grant(server_t *s, peer_t *p, uint64_t steps, uint64_t version) {
     /* the first random_steps of the run take uniform random actions */
     uint64_t random_left = (uint64_t)s->cfg.random_steps > s->granted
                                ? (uint64_t)s->cfg.random_steps - s->granted : 0;
@@ -311,6 +386,7 @@ static void s_grant(server_t *s, peer_t *p, uint64_t steps) {
         Metasac__Credits c = METASAC__CREDITS__INIT;
         c.steps = parts[k];
         c.random_actions = k == 0;
+        c.act_with_version = version;
         s_send_to(s, p, wire_encode_credits(&c, s->buf, s->bufcap));
     }
     p->outstanding += steps;
@@ -323,6 +399,21 @@ static void s_grant(server_t *s, peer_t *p, uint64_t steps) {
  * to UNTHROTTLED_BATCHES batches, which bounds what can queue up at the learner. */
 #define UNTHROTTLED_BATCHES 64
 static void s_grant_credits(server_t *s) {
+    if (s->cfg.sync) {  /* one step at a time, with exactly the current weights */
+        if (s->granted != s->c.env_steps || s->c.env_steps >= s->total_steps ||
+            s_update_owed(s))
+            return;
+        for (int i = 0; i < MAX_PEERS; i++) {
+            peer_t *p = &s->peers[i];
+            if (!p->used || p->evaluator) continue;
+            /* the weights go on the same reliable, ordered pipe as the credit (PUB may drop) */
+            Metasac__PolicyWeights w = s_weights(s, s->agent->phi, s->c.updates);
+            s_send_to(s, p, wire_encode_weights(&w, s->buf, s->bufcap));
+            s_grant(s, p, 1, s->c.updates);
+            return;
+        }
+        return;
+    }
     const uint64_t chunk = (uint64_t)s->cfg.send_batch;
     const uint64_t hold = (s->cfg.replay_ratio > 0 ? 2 : UNTHROTTLED_BATCHES) * chunk;
     uint64_t budget = UINT64_MAX;
@@ -340,7 +431,7 @@ static void s_grant_credits(server_t *s) {
         if (!p->used || p->evaluator || p->outstanding > hold - chunk) continue;
         uint64_t g = hold - p->outstanding;
         if (g > budget) g = budget;
-        s_grant(s, p, g);
+        s_grant(s, p, g, 0);
         budget -= g;
     }
 }
@@ -555,21 +646,6 @@ static int s_drain(server_t *s) {
 
 /* ---- the loop -------------------------------------------------------------------------- */
 
-static int s_ready(const server_t *s) {
-    if (s->replay->size <= (size_t)s->cfg.batch) return 0;
-    if (s->cfg.algo == ALGO_META_SAC && !s->cfg.meta_on_replay && !d0_full(s->d0)) return 0;
-    return 1;
-}
-
-static int s_update_owed(const server_t *s) {
-    if (!s_ready(s)) return 0;
-    if (s->cfg.replay_ratio <= 0) return 1;
-    uint64_t after = (uint64_t)s->cfg.update_after;
-    if (s->c.env_steps <= after) return 0;
-    double target = s->cfg.replay_ratio * (double)(s->c.env_steps - after);
-    return (double)s->c.updates < floor(target);
-}
-
 static void s_update(server_t *s) {
     const int B = s->cfg.batch;
     batch_f b1 = replay_sample(s->replay, &s->rng, B, s->b1);
@@ -578,7 +654,7 @@ static void s_update(server_t *s) {
     sac_update_f(s->agent, &b1, &b2, s->d0->obs, s->d0->size, &s->last);
     s->c.updates++;
     s->c.log_alpha = s->last.log_alpha;
-    if (s->c.updates % (uint64_t)s->cfg.broadcast_interval == 0) s_publish(s);
+    if (s->cfg.sync || s->c.updates % (uint64_t)s->cfg.broadcast_interval == 0) s_publish(s);
 }
 
 static void s_schedule_eval(server_t *s) {
@@ -647,7 +723,7 @@ static void s_report(server_t *s, double now, int force) {
           s->d0->size, (unsigned long long)s->stale_min, savg, (unsigned long long)s->stale_max,
           exp(s->c.log_alpha), s->c.last_eval_mean, (unsigned long long)s->c.last_eval_steps,
           (unsigned long long)rejected);
-    if (s->metrics) {
+    if (s->metrics && !s->cfg.sync) {
         fprintf(s->metrics,
                 "{\"time\":%.3f,\"env_steps\":%llu,\"updates\":%llu,\"env_sps\":%.2f,"
                 "\"updates_ps\":%.2f,\"recv_tps\":%.2f,\"actors\":%d,\"replay\":%zu,"
@@ -670,6 +746,22 @@ static void s_report(server_t *s, double now, int force) {
     s->stale_min = s->stale_max = 0;
 }
 
+/* Sync mode: a metrics line every 1000 env steps once its updates are done, with only what
+ * the seed determines (no time, no rates), so two runs write identical files. */
+static void s_sync_metrics(server_t *s) {
+    if (!s->cfg.sync || !s->metrics || s->c.env_steps < s->next_metrics || s_update_owed(s))
+        return;
+    fprintf(s->metrics,
+            "{\"env_steps\":%llu,\"updates\":%llu,\"alpha\":%.9g,\"log_alpha\":%.9g,"
+            "\"q_loss\":%.9g,\"pi_loss\":%.9g,\"entropy\":%.9g,\"meta_grad\":%.9g,"
+            "\"replay\":%zu,\"d0\":%d}\n",
+            (unsigned long long)s->c.env_steps, (unsigned long long)s->c.updates,
+            exp(s->c.log_alpha), s->c.log_alpha, s->last.q_loss, s->last.pi_loss, s->last.entropy,
+            s->last.meta_grad, s->replay->size, s->d0->size);
+    fflush(s->metrics);
+    s->next_metrics = s_next_multiple(s->c.env_steps, 1000);
+}
+
 static int s_finished(const server_t *s) {
     return s->c.env_steps >= s->total_steps && !s_update_owed(s);
 }
@@ -690,11 +782,17 @@ int server_run(server_t *s, volatile sig_atomic_t *stop) {
         s_grant_credits(s);
         s_schedule_eval(s);
         s_dispatch_eval(s);
+        s_sync_metrics(s);
+        if (s->c.env_steps >= s->next_ckpt && !s_update_owed(s)) {
+            s_checkpoint(s);
+            s->next_ckpt = s_next_multiple(s->c.env_steps, s->cfg.checkpoint_interval);
+        }
         double now = s_now_ms();
         s_heartbeats(s, now);
         s_report(s, now, 0);
     }
     s_report(s, s_now_ms(), 1);
+    s_checkpoint(s);  /* on SIGINT/SIGTERM and at the end: nothing trained on is lost */
     LOG_I("learner: stopped at %llu env steps, %llu updates", (unsigned long long)s->c.env_steps,
           (unsigned long long)s->c.updates);
     return 0;

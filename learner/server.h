@@ -60,4 +60,8 @@ const char *server_endpoint(const server_t *s, int which);
  * only grow; good enough for tests and monitoring). */
 const server_counters_t *server_counters(const server_t *s);
 
+/* The current policy parameters (n floats, the learner's own buffer; read it only while
+ * server_run is not running). */
+const float *server_policy(const server_t *s, size_t *n);
+
 #endif

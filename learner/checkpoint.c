@@ -1,0 +1,318 @@
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "checkpoint.pb-c.h"
+
+static const char s_magic[8] = {'M', 'S', 'A', 'C', 'C', 'K', 'P', 'T'};
+#define RECORD_MAX ((size_t)CHECKPOINT_CHUNK * 4 + 4096)  /* bytes: a chunk plus framing */
+
+static void s_fnv(uint64_t *h, const void *p, size_t n) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        *h ^= b[i];
+        *h *= 0x100000001b3ull;
+    }
+}
+
+/* ---- writing --------------------------------------------------------------------------- */
+
+typedef struct {
+    FILE *f;
+    uint64_t hash, records;
+    uint8_t *buf;
+    size_t cap;
+    int failed;
+} writer_t;
+
+static void s_put(writer_t *w, const Metasac__CheckpointRecord *r, int hashed) {
+    size_t n = metasac__checkpoint_record__get_packed_size(r);
+    if (n > w->cap) {
+        w->buf = rl_realloc(w->buf, n);
+        w->cap = n;
+    }
+    metasac__checkpoint_record__pack(r, w->buf);
+    uint8_t len[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
+    if (fwrite(len, 1, 4, w->f) != 4 || fwrite(w->buf, 1, n, w->f) != n) w->failed = 1;
+    if (hashed) {
+        s_fnv(&w->hash, len, 4);
+        s_fnv(&w->hash, w->buf, n);
+        w->records++;
+    }
+}
+
+static void s_put_array(writer_t *w, Metasac__CheckpointArray which, const float *data, size_t n) {
+    for (size_t off = 0; off < n; off += CHECKPOINT_CHUNK) {
+        Metasac__CheckpointChunk c = METASAC__CHECKPOINT_CHUNK__INIT;
+        c.array = which;
+        c.offset = off;
+        c.n_data = n - off < CHECKPOINT_CHUNK ? n - off : CHECKPOINT_CHUNK;
+        c.data = (float *)data + off;
+        Metasac__CheckpointRecord r = METASAC__CHECKPOINT_RECORD__INIT;
+        r.body_case = METASAC__CHECKPOINT_RECORD__BODY_CHUNK;
+        r.chunk = &c;
+        s_put(w, &r, 1);
+    }
+}
+
+int checkpoint_save(const char *dir, const ckpt_t *c, char *err, size_t errlen) {
+    char tmp[4096], cur[4096], prev[4096];
+    snprintf(tmp, sizeof tmp, "%s/checkpoint.tmp", dir);
+    snprintf(cur, sizeof cur, "%s/checkpoint.bin", dir);
+    snprintf(prev, sizeof prev, "%s/checkpoint.prev.bin", dir);
+    writer_t w = {fopen(tmp, "wb"), 0xcbf29ce484222325ull, 0, NULL, 0, 0};
+    if (!w.f) {
+        snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (fwrite(s_magic, 1, 8, w.f) != 8) w.failed = 1;
+    s_fnv(&w.hash, s_magic, 8);
+
+    const sac_f *a = c->agent;
+    const replay_t *rp = c->replay;
+    Metasac__CheckpointHeader h = METASAC__CHECKPOINT_HEADER__INIT;
+    uint64_t rng_words[4];
+    memcpy(rng_words, c->rng->s, sizeof rng_words);
+    h.format_version = CHECKPOINT_FORMAT_VERSION;
+    h.task = (char *)c->task;
+    h.algo = (char *)c->algo;
+    h.obs_dim = (uint32_t)a->shape.obs_dim;
+    h.act_dim = (uint32_t)a->shape.act_dim;
+    h.hidden = (uint32_t)a->shape.hidden;
+    h.env_steps = c->env_steps;
+    h.updates = (uint64_t)a->updates;
+    h.t_q = (uint64_t)a->t_q;
+    h.t_pi = (uint64_t)a->t_pi;
+    h.t_alpha = (uint64_t)a->t_alpha;
+    h.next_eval = c->next_eval;
+    h.n_rng_state = 4;
+    h.rng_state = rng_words;
+    h.rng_spare = c->rng->spare;
+    h.rng_has_spare = c->rng->has_spare != 0;
+    h.replay_capacity = rp->capacity;
+    h.replay_size = rp->size;
+    h.replay_next = rp->next;
+    h.replay_inserted = rp->inserted;
+    h.d0_capacity = (uint32_t)c->d0->capacity;
+    h.d0_size = (uint32_t)c->d0->size;
+    h.d0_seen = c->d0->seen;
+    h.agent_state_len = a->state_n;
+    Metasac__CheckpointRecord r = METASAC__CHECKPOINT_RECORD__INIT;
+    r.body_case = METASAC__CHECKPOINT_RECORD__BODY_HEADER;
+    r.header = &h;
+    s_put(&w, &r, 1);
+
+    size_t O = (size_t)rp->obs_dim, A = (size_t)rp->act_dim, n = rp->size;
+    s_put_array(&w, METASAC__CHECKPOINT_ARRAY__CKPT_AGENT_STATE, a->state, a->state_n);
+    s_put_array(&w, METASAC__CHECKPOINT_ARRAY__CKPT_OBS, rp->obs, n * O);
+    s_put_array(&w, METASAC__CHECKPOINT_ARRAY__CKPT_NEXT_OBS, rp->next_obs, n * O);
+    s_put_array(&w, METASAC__CHECKPOINT_ARRAY__CKPT_ACT, rp->act, n * A);
+    s_put_array(&w, METASAC__CHECKPOINT_ARRAY__CKPT_REW, rp->rew, n);
+    s_put_array(&w, METASAC__CHECKPOINT_ARRAY__CKPT_DONE, rp->done, n);
+    s_put_array(&w, METASAC__CHECKPOINT_ARRAY__CKPT_D0, c->d0->obs, (size_t)c->d0->size * O);
+
+    Metasac__CheckpointEnd e = METASAC__CHECKPOINT_END__INIT;
+    e.records = w.records;
+    e.checksum = w.hash;
+    Metasac__CheckpointRecord re = METASAC__CHECKPOINT_RECORD__INIT;
+    re.body_case = METASAC__CHECKPOINT_RECORD__BODY_END;
+    re.end = &e;
+    s_put(&w, &re, 0);
+    free(w.buf);
+    if (fflush(w.f) != 0 || fsync(fileno(w.f)) != 0) w.failed = 1;
+    if (fclose(w.f) != 0) w.failed = 1;
+    if (w.failed) {
+        snprintf(err, errlen, "writing %s failed: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (access(cur, F_OK) == 0 && rename(cur, prev) != 0) {
+        snprintf(err, errlen, "cannot keep %s as %s: %s", cur, prev, strerror(errno));
+        return -1;
+    }
+    if (rename(tmp, cur) != 0) {
+        snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, cur, strerror(errno));
+        return -1;
+    }
+    int dfd = open(dir, O_RDONLY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+/* ---- reading --------------------------------------------------------------------------- */
+
+typedef struct {
+    float *dst;
+    size_t len, filled;
+} target_t;
+
+int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    uint64_t hash = 0xcbf29ce484222325ull, records = 0;
+    uint8_t *buf = rl_malloc(RECORD_MAX);
+    char magic[8];
+    int rc = -1, have_header = 0, ended = 0;
+    Metasac__CheckpointHeader hdr = METASAC__CHECKPOINT_HEADER__INIT;
+    uint64_t rng_words[4] = {0};
+    target_t t[7];
+    memset(t, 0, sizeof t);
+    sac_f *a = c->agent;
+    replay_t *rp = c->replay;
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, s_magic, 8) != 0) {
+        snprintf(err, errlen, "%s: not a metasac checkpoint", path);
+        goto out;
+    }
+    s_fnv(&hash, magic, 8);
+    for (;;) {
+        uint8_t lb[4];
+        if (fread(lb, 1, 4, f) != 4) {
+            snprintf(err, errlen, "%s: truncated after %llu records (no end record)", path,
+                     (unsigned long long)records);
+            goto out;
+        }
+        size_t n = (size_t)lb[0] | (size_t)lb[1] << 8 | (size_t)lb[2] << 16 | (size_t)lb[3] << 24;
+        if (n > RECORD_MAX || fread(buf, 1, n, f) != n) {
+            snprintf(err, errlen, "%s: record %llu is truncated or too long (%zu bytes)", path,
+                     (unsigned long long)records, n);
+            goto out;
+        }
+        Metasac__CheckpointRecord *r = metasac__checkpoint_record__unpack(NULL, n, buf);
+        if (!r) {
+            snprintf(err, errlen, "%s: record %llu does not decode", path,
+                     (unsigned long long)records);
+            goto out;
+        }
+        int bad = 0;
+        if (r->body_case == METASAC__CHECKPOINT_RECORD__BODY_END) {
+            if (r->end->records != records || r->end->checksum != hash) {
+                snprintf(err, errlen, "%s: checksum or record count mismatch: the file is corrupt",
+                         path);
+                bad = 1;
+            }
+            ended = 1;
+        } else if (!have_header) {
+            const Metasac__CheckpointHeader *h = r->header;
+            if (r->body_case != METASAC__CHECKPOINT_RECORD__BODY_HEADER) {
+                snprintf(err, errlen, "%s: the first record is not a header", path);
+                bad = 1;
+            } else if (h->format_version != CHECKPOINT_FORMAT_VERSION) {
+                snprintf(err, errlen, "%s: format version %u, this build reads %u", path,
+                         h->format_version, CHECKPOINT_FORMAT_VERSION);
+                bad = 1;
+            } else if (strcmp(h->task, c->task) || strcmp(h->algo, c->algo) ||
+                       h->obs_dim != (uint32_t)a->shape.obs_dim ||
+                       h->act_dim != (uint32_t)a->shape.act_dim ||
+                       h->hidden != (uint32_t)a->shape.hidden) {
+                snprintf(err, errlen, "%s: a checkpoint of %s/%s (hidden %u), this run is %s/%s "
+                         "(hidden %d)", path, h->task, h->algo, h->hidden, c->task, c->algo,
+                         a->shape.hidden);
+                bad = 1;
+            } else if (h->replay_capacity != rp->capacity || h->d0_capacity != (uint32_t)c->d0->capacity ||
+                       h->agent_state_len != a->state_n || h->replay_size > rp->capacity ||
+                       h->replay_next >= rp->capacity || h->d0_size > h->d0_capacity ||
+                       h->n_rng_state != 4) {
+                snprintf(err, errlen, "%s: replay capacity %llu / D0 %u / state %llu differ from "
+                         "this run's %zu / %d / %zu", path, (unsigned long long)h->replay_capacity,
+                         h->d0_capacity, (unsigned long long)h->agent_state_len, rp->capacity,
+                         c->d0->capacity, a->state_n);
+                bad = 1;
+            } else {
+                hdr = *h;
+                hdr.task = hdr.algo = NULL;
+                hdr.rng_state = NULL;
+                memcpy(rng_words, h->rng_state, sizeof rng_words);
+                size_t O = (size_t)rp->obs_dim, A = (size_t)rp->act_dim, sz = h->replay_size;
+                t[0] = (target_t){a->state, a->state_n, 0};
+                t[1] = (target_t){rp->obs, sz * O, 0};
+                t[2] = (target_t){rp->next_obs, sz * O, 0};
+                t[3] = (target_t){rp->act, sz * A, 0};
+                t[4] = (target_t){rp->rew, sz, 0};
+                t[5] = (target_t){rp->done, sz, 0};
+                t[6] = (target_t){c->d0->obs, (size_t)h->d0_size * O, 0};
+                have_header = 1;
+            }
+        } else if (r->body_case == METASAC__CHECKPOINT_RECORD__BODY_CHUNK) {
+            const Metasac__CheckpointChunk *ch = r->chunk;
+            if ((unsigned)ch->array > 6 || ch->offset > t[ch->array].len ||
+                ch->n_data > t[ch->array].len - ch->offset) {
+                snprintf(err, errlen, "%s: record %llu writes outside its array", path,
+                         (unsigned long long)records);
+                bad = 1;
+            } else {
+                memcpy(t[ch->array].dst + ch->offset, ch->data, sizeof(float) * ch->n_data);
+                t[ch->array].filled += ch->n_data;
+            }
+        } else {
+            snprintf(err, errlen, "%s: record %llu is not a chunk", path, (unsigned long long)records);
+            bad = 1;
+        }
+        metasac__checkpoint_record__free_unpacked(r, NULL);
+        if (bad) goto out;
+        if (ended) break;
+        s_fnv(&hash, lb, 4);
+        s_fnv(&hash, buf, n);
+        records++;
+    }
+    if (!have_header) {
+        snprintf(err, errlen, "%s: no header record", path);
+        goto out;
+    }
+    for (int k = 0; k < 7; k++)
+        if (t[k].filled != t[k].len) {
+            snprintf(err, errlen, "%s: array %d is incomplete (%zu of %zu values)", path, k,
+                     t[k].filled, t[k].len);
+            goto out;
+        }
+    /* everything checked: the scalars last */
+    a->updates = (long)hdr.updates;
+    a->t_q = (long)hdr.t_q;
+    a->t_pi = (long)hdr.t_pi;
+    a->t_alpha = (long)hdr.t_alpha;
+    memcpy(c->rng->s, rng_words, sizeof rng_words);
+    c->rng->spare = hdr.rng_spare;
+    c->rng->has_spare = hdr.rng_has_spare;
+    rp->size = hdr.replay_size;
+    rp->next = hdr.replay_next;
+    rp->inserted = hdr.replay_inserted;
+    c->d0->size = (int)hdr.d0_size;
+    c->d0->seen = hdr.d0_seen;
+    c->env_steps = hdr.env_steps;
+    c->next_eval = hdr.next_eval;
+    rc = 0;
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int checkpoint_load(const char *dir, ckpt_t *c, char *err, size_t errlen) {
+    char cur[4096], prev[4096], e1[512] = "", e2[512] = "";
+    snprintf(cur, sizeof cur, "%s/checkpoint.bin", dir);
+    snprintf(prev, sizeof prev, "%s/checkpoint.prev.bin", dir);
+    int have_cur = access(cur, F_OK) == 0, have_prev = access(prev, F_OK) == 0;
+    if (!have_cur && !have_prev) return 0;
+    if (have_cur && checkpoint_load_file(cur, c, e1, sizeof e1) == 0) {
+        snprintf(err, errlen, "%s", cur);
+        return 1;
+    }
+    if (have_prev && checkpoint_load_file(prev, c, e2, sizeof e2) == 0) {
+        snprintf(err, errlen, "%s (refused %s: %s)", prev, cur, have_cur ? e1 : "missing");
+        return 1;
+    }
+    snprintf(err, errlen, "no usable checkpoint: %s%s%s", have_cur ? e1 : "",
+             have_cur && have_prev ? "; " : "", have_prev ? e2 : "");
+    return -1;
+}

@@ -1,0 +1,301 @@
+/* learner/checkpoint.c and resuming: a checkpoint restores every piece of learner state
+ * exactly; a truncated or corrupt file is refused and the previous one used; a checkpoint of
+ * another task is refused. In synchronous mode two runs with one seed write identical metrics
+ * and weights, and "run N, stop, resume, run N more" ends with the same weights as "run 2N". */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "actor.h"
+#include "alloc.h"
+#include "checkpoint.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+/* ---- the file ---- */
+
+typedef struct {
+    nn_shape_t shape;
+    sac_f *agent;
+    replay_t *replay;
+    d0_t *d0;
+    rng_t rng;
+    batch_buf_t *b1, *b2;
+} learner_state;
+
+static void s_state_new(learner_state *l, uint64_t seed) {
+    nn_shape_init(&l->shape, 5, 2, 16);
+    sac_opts_t o;
+    sac_opts_default(&o, ALGO_META_SAC, 2);
+    float low[2] = {-1, -2}, high[2] = {1, 2};
+    l->agent = sac_new_f(&l->shape, &o, low, high, 16, seed, 1);
+    l->replay = replay_new(5, 2, 100);
+    l->d0 = d0_new(5, 8, D0_FIXED);
+    rng_seed(&l->rng, seed, 9);
+    l->b1 = batch_buf_new(5, 2, 16);
+    l->b2 = batch_buf_new(5, 2, 16);
+}
+
+static void s_state_free(learner_state *l) {
+    sac_destroy_f(&l->agent);
+    replay_destroy(&l->replay);
+    d0_destroy(&l->d0);
+    batch_buf_destroy(&l->b1);
+    batch_buf_destroy(&l->b2);
+}
+
+/* Synthetic transitions and resets, then n Meta-SAC updates sampled from the learner's RNG. */
+static void s_fill(learner_state *l, int transitions) {
+    rng_t r;
+    rng_seed(&r, 123, 4);
+    float o[5], a[2], n[5];
+    for (int t = 0; t < transitions; t++) {
+        for (int k = 0; k < 5; k++) { o[k] = (float)rng_normal(&r); n[k] = (float)rng_normal(&r); }
+        for (int k = 0; k < 2; k++) a[k] = rng_uniformf(&r);
+        replay_insert(l->replay, o, a, (float)rng_normal(&r), n, t % 17 == 0);
+        if (t % 3 == 0) d0_offer(l->d0, o, &l->rng);
+    }
+}
+
+static void s_train(learner_state *l, int n) {
+    for (int i = 0; i < n; i++) {
+        batch_f b1 = replay_sample(l->replay, &l->rng, 16, l->b1);
+        batch_f b2 = replay_sample(l->replay, &l->rng, 16, l->b2);
+        sac_update_f(l->agent, &b1, &b2, l->d0->obs, l->d0->size, NULL);
+    }
+}
+
+static ckpt_t s_view(learner_state *l, uint64_t steps) {
+    ckpt_t c = {"hopper", "meta_sac", l->agent, l->replay, l->d0, &l->rng, steps, 7000};
+    return c;
+}
+
+static char *s_tmpdir(void) {
+    char *d = rl_strdup("/tmp/metasac-ckpt-XXXXXX");
+    cr_assert(mkdtemp(d));
+    return d;
+}
+
+Test(checkpoint, resuming_from_a_checkpoint_continues_exactly) {
+    char *dir = s_tmpdir(), err[512];
+    learner_state a, b, straight;
+    s_state_new(&a, 1);
+    s_state_new(&straight, 1);
+    s_fill(&a, 150);  /* wraps the ring of 100 */
+    s_fill(&straight, 150);
+    s_train(&a, 5);
+    s_train(&straight, 10);
+    ckpt_t ca = s_view(&a, 150);
+    cr_assert(checkpoint_save(dir, &ca, err, sizeof err) == 0, "%s", err);
+    s_state_new(&b, 2);  /* a different seed: everything must come from the file */
+    ckpt_t cb = s_view(&b, 0);
+    cb.next_eval = 0;
+    cr_assert(checkpoint_load(dir, &cb, err, sizeof err) == 1, "%s", err);
+    cr_expect(cb.env_steps == 150 && cb.next_eval == 7000);
+    cr_expect(b.replay->size == 100 && b.replay->next == 50 && b.replay->inserted == 150);
+    cr_expect(b.d0->size == 8 && b.d0->seen == a.d0->seen);
+    cr_expect(b.agent->updates == 5 && b.agent->t_alpha == a.agent->t_alpha);
+    s_train(&b, 5);
+    cr_expect(memcmp(b.agent->state, straight.agent->state, sizeof(float) * b.agent->state_n) == 0,
+              "5 + (checkpoint) + 5 updates equal 10 updates, bit for bit");
+    s_state_free(&a);
+    s_state_free(&b);
+    s_state_free(&straight);
+    free(dir);
+}
+
+static long s_size(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 ? (long)st.st_size : -1;
+}
+
+Test(checkpoint, a_truncated_or_corrupt_file_is_refused_and_the_previous_one_used) {
+    char *dir = s_tmpdir(), err[512], cur[512], prev[512];
+    snprintf(cur, sizeof cur, "%s/checkpoint.bin", dir);
+    snprintf(prev, sizeof prev, "%s/checkpoint.prev.bin", dir);
+    learner_state a, b;
+    s_state_new(&a, 1);
+    s_fill(&a, 60);
+    ckpt_t ca = s_view(&a, 60);
+    cr_assert(checkpoint_save(dir, &ca, err, sizeof err) == 0);
+    s_fill(&a, 20);
+    ca.env_steps = 80;
+    cr_assert(checkpoint_save(dir, &ca, err, sizeof err) == 0);  /* the first one becomes prev */
+    long n = s_size(cur);
+    cr_assert(n > 100 && s_size(prev) > 100);
+    char *bytes = rl_malloc((size_t)n);
+    FILE *f = fopen(cur, "rb");
+    cr_assert(fread(bytes, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    /* every truncation point refuses the file itself ... */
+    int cuts[] = {0, 5, 8, 11, (int)(n / 2), (int)n - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+        f = fopen(cur, "wb");
+        fwrite(bytes, 1, (size_t)cuts[i], f);
+        fclose(f);
+        s_state_new(&b, 3);
+        ckpt_t cb = s_view(&b, 0);
+        cr_expect(checkpoint_load_file(cur, &cb, err, sizeof err) == -1, "cut at %d accepted", cuts[i]);
+        /* ... and checkpoint_load falls back to the previous one */
+        cr_expect(checkpoint_load(dir, &cb, err, sizeof err) == 1 && cb.env_steps == 60,
+                  "fallback: %s", err);
+        cr_expect(strstr(err, "checkpoint.prev.bin") != NULL, "says which file: %s", err);
+        s_state_free(&b);
+    }
+    /* one flipped byte in the middle: the checksum catches it */
+    bytes[n / 2] ^= 0x40;
+    f = fopen(cur, "wb");
+    fwrite(bytes, 1, (size_t)n, f);
+    fclose(f);
+    s_state_new(&b, 3);
+    ckpt_t cb = s_view(&b, 0);
+    cr_expect(checkpoint_load_file(cur, &cb, err, sizeof err) == -1);
+    cr_expect(strstr(err, "corrupt") || strstr(err, "decode") || strstr(err, "outside"), "%s", err);
+    /* both unusable: refused with both reasons */
+    unlink(prev);
+    cr_expect(checkpoint_load(dir, &cb, err, sizeof err) == -1 && strstr(err, "no usable"), "%s", err);
+    s_state_free(&b);
+    s_state_free(&a);
+    free(bytes);
+    free(dir);
+}
+
+Test(checkpoint, a_checkpoint_of_another_task_is_refused_with_both_names) {
+    char *dir = s_tmpdir(), err[512];
+    learner_state a;
+    s_state_new(&a, 1);
+    s_fill(&a, 30);
+    ckpt_t ca = s_view(&a, 30);
+    cr_assert(checkpoint_save(dir, &ca, err, sizeof err) == 0);
+    ca.task = "walker2d";
+    cr_expect(checkpoint_load(dir, &ca, err, sizeof err) == -1);
+    cr_expect(strstr(err, "hopper") && strstr(err, "walker2d"), "%s", err);
+    s_state_free(&a);
+    free(dir);
+}
+
+/* ---- synchronous runs ---- */
+
+typedef struct {
+    server_t *s;
+    volatile sig_atomic_t stop;
+} run_h;
+
+static void *s_run_main(void *arg) {
+    run_h *r = arg;
+    server_run(r->s, &r->stop);
+    return NULL;
+}
+
+typedef struct {
+    actor_opts_t o;
+    volatile sig_atomic_t stop;
+} act_h;
+
+static void *s_act_main(void *arg) {
+    act_h *a = arg;
+    actor_run(&a->o, &a->stop, NULL);
+    return NULL;
+}
+
+static void s_sync_cfg(config_t *cfg, const char *dir, const char *tag, int64_t total) {
+    config_defaults(cfg);
+    cfg->task = TASK_HOPPER;
+    cfg->algo = ALGO_META_SAC;
+    cfg->sync = true;
+    cfg->hidden = 32;
+    cfg->batch = 32;
+    cfg->d0_size = 32;
+    cfg->update_after = 32;
+    cfg->random_steps = 300;
+    cfg->eval_interval = 0;
+    cfg->checkpoint_interval = 0;
+    cfg->total_steps = total;
+    cfg->heartbeat_ms = 50;
+    cfg->heartbeat_timeout_ms = 2000;
+    snprintf(cfg->run_dir, sizeof cfg->run_dir, "%s", dir);
+    snprintf(cfg->learner_bind, sizeof cfg->learner_bind, "ipc:///tmp/msac-%d-%s-r.ipc",
+             (int)getpid(), tag);
+    snprintf(cfg->weights_bind, sizeof cfg->weights_bind, "ipc:///tmp/msac-%d-%s-w.ipc",
+             (int)getpid(), tag);
+}
+
+/* Runs the learner of cfg to its total_steps with the actor a (started if not running). */
+static void s_learn(const config_t *cfg, act_h *a, pthread_t *ath, int start_actor,
+                    float *weights, size_t *n) {
+    char err[512];
+    run_h r = {server_new(cfg, err, sizeof err), 0};
+    cr_assert(r.s, "%s", err);
+    if (start_actor) {
+        actor_opts_default(&a->o);
+        snprintf(a->o.learner, sizeof a->o.learner, "%s", server_endpoint(r.s, 0));
+        snprintf(a->o.weights, sizeof a->o.weights, "%s", server_endpoint(r.s, 1));
+        a->o.heartbeat_ms = 50;
+        a->o.timeout_ms = 300;  /* notices a stopped learner quickly */
+        a->stop = 0;
+        pthread_create(ath, NULL, s_act_main, a);
+    }
+    pthread_t th;
+    pthread_create(&th, NULL, s_run_main, &r);
+    pthread_join(th, NULL);  /* stops by itself at total_steps, after a final checkpoint */
+    const float *p = server_policy(r.s, n);
+    memcpy(weights, p, sizeof(float) * *n);
+    server_destroy(&r.s);
+}
+
+static char *s_slurp(const char *dir, const char *name) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "%s", path);
+    char *buf = rl_calloc(1, 1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void s_quiet(void) { log_level = getenv("TEST_LOG") ? LOG_INFO : LOG_ERROR; }
+
+Test(checkpoint, sync_runs_reproduce_and_resume_exactly, .init = s_quiet, .timeout = 180) {
+    enum { N = 1000 };
+    size_t n;
+    float *w_a = rl_malloc(sizeof(float) * 200000), *w_b = rl_malloc(sizeof(float) * 200000),
+          *w_c = rl_malloc(sizeof(float) * 200000);
+    char *d_a = s_tmpdir(), *d_b = s_tmpdir(), *d_c = s_tmpdir();
+    config_t cfg;
+    act_h act;
+    pthread_t ath;
+    /* two straight runs of 2N steps */
+    s_sync_cfg(&cfg, d_a, "a", 2 * N);
+    s_learn(&cfg, &act, &ath, 1, w_a, &n);
+    act.stop = 1;
+    pthread_join(ath, NULL);
+    s_sync_cfg(&cfg, d_b, "b", 2 * N);
+    s_learn(&cfg, &act, &ath, 1, w_b, &n);
+    act.stop = 1;
+    pthread_join(ath, NULL);
+    char *m_a = s_slurp(d_a, "metrics.jsonl"), *m_b = s_slurp(d_b, "metrics.jsonl");
+    cr_expect(strlen(m_a) > 100 && strchr(m_a, '\n') != strrchr(m_a, '\n'), "two metrics lines");
+    cr_expect(strcmp(m_a, m_b) == 0, "identical metrics:\n%s---\n%s", m_a, m_b);
+    cr_expect(memcmp(w_a, w_b, sizeof(float) * n) == 0, "identical weights");
+    /* N steps, the learner stops (final checkpoint), a new learner resumes for N more; the
+       actor stays up and reconnects by itself */
+    s_sync_cfg(&cfg, d_c, "c", N);
+    s_learn(&cfg, &act, &ath, 1, w_c, &n);
+    cfg.total_steps = 2 * N;
+    s_learn(&cfg, &act, &ath, 0, w_c, &n);
+    act.stop = 1;
+    pthread_join(ath, NULL);
+    char *m_c = s_slurp(d_c, "metrics.jsonl");
+    cr_expect(memcmp(w_a, w_c, sizeof(float) * n) == 0, "N + resume + N equals 2N");
+    cr_expect(strcmp(m_a, m_c) == 0, "and the same metrics:\n%s---\n%s", m_a, m_c);
+    free(m_a); free(m_b); free(m_c);
+    free(w_a); free(w_b); free(w_c);
+    free(d_a); free(d_b); free(d_c);
+}
