@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "actor.h"
@@ -298,4 +300,89 @@ Test(checkpoint, sync_runs_reproduce_and_resume_exactly, .init = s_quiet, .timeo
     free(m_a); free(m_b); free(m_c);
     free(w_a); free(w_b); free(w_c);
     free(d_a); free(d_b); free(d_c);
+}
+
+/* ---- a learner process killed with SIGKILL ---- */
+
+/* The largest N of "checkpoint at N env steps" and of "resumed ... at N env steps" lines. */
+static void s_scan_log(const char *dir, long *ckpt, long *resumed) {
+    char path[512], line[1024];
+    snprintf(path, sizeof path, "%s/learner.log", dir);
+    *ckpt = *resumed = -1;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        const char *p;
+        long v;
+        if ((p = strstr(line, "checkpoint at ")) && sscanf(p, "checkpoint at %ld", &v) == 1 &&
+            v > *ckpt)
+            *ckpt = v;
+        if ((p = strstr(line, "resumed from ")) && (p = strstr(p, " at ")) &&
+            sscanf(p, " at %ld", &v) == 1)
+            *resumed = v;
+    }
+    fclose(f);
+}
+
+static pid_t s_learner_process(const char *dir, const char *tag) {
+    const char *bin = getenv("METASAC_BIN_DIR");
+    cr_assert(bin, "METASAC_BIN_DIR names build/bin (make test sets it)");
+    static char exe[512], rd[600], lb[200], wb[200];
+    snprintf(exe, sizeof exe, "%s/metasac-learner", bin);
+    snprintf(rd, sizeof rd, "--run_dir=%s", dir);
+    snprintf(lb, sizeof lb, "--learner_bind=ipc:///tmp/msac-%d-%s-r.ipc", (int)getpid(), tag);
+    snprintf(wb, sizeof wb, "--weights_bind=ipc:///tmp/msac-%d-%s-w.ipc", (int)getpid(), tag);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!getenv("TEST_LOG")) freopen("/dev/null", "w", stderr);  /* learner.log has it */
+        execl(exe, exe, "--task=hopper", "--algo=sac_v2", "--hidden=32", "--batch=32",
+              "--update_after=32", "--random_steps=200", "--eval_interval=0",
+              "--checkpoint_interval=400", "--heartbeat_ms=50", "--heartbeat_timeout_ms=2000",
+              "--log_level=info", rd, lb, wb, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+Test(checkpoint, a_learner_killed_with_sigkill_resumes_from_its_last_checkpoint,
+     .init = s_quiet, .timeout = 120) {
+    char *dir = s_tmpdir();
+    pid_t l = s_learner_process(dir, "k");
+    act_h act;
+    actor_opts_default(&act.o);
+    snprintf(act.o.learner, sizeof act.o.learner, "ipc:///tmp/msac-%d-k-r.ipc", (int)getpid());
+    snprintf(act.o.weights, sizeof act.o.weights, "ipc:///tmp/msac-%d-k-w.ipc", (int)getpid());
+    act.o.heartbeat_ms = 50;
+    act.o.timeout_ms = 500;
+    act.stop = 0;
+    pthread_t ath;
+    pthread_create(&ath, NULL, s_act_main, &act);
+    long ckpt = -1, resumed = -1;
+    for (int i = 0; i < 600 && ckpt < 800; i++) {  /* two periodic checkpoints */
+        usleep(50000);
+        s_scan_log(dir, &ckpt, &resumed);
+    }
+    cr_assert(ckpt >= 800, "periodic checkpoints were written (last at %ld)", ckpt);
+    kill(l, SIGKILL);
+    waitpid(l, NULL, 0);
+    s_scan_log(dir, &ckpt, &resumed);
+    long before = ckpt;  /* the last one written before the kill */
+    l = s_learner_process(dir, "k");  /* the same command on the same run directory */
+    for (int i = 0; i < 600 && resumed < 0; i++) {
+        usleep(50000);
+        s_scan_log(dir, &ckpt, &resumed);
+    }
+    cr_expect(resumed == before, "resumed at %ld, the last checkpoint was at %ld", resumed, before);
+    for (int i = 0; i < 600 && ckpt < before + 800; i++) {  /* the actor came back by itself */
+        usleep(50000);
+        s_scan_log(dir, &ckpt, &resumed);
+    }
+    cr_expect(ckpt >= before + 800, "training continued: last checkpoint at %ld", ckpt);
+    kill(l, SIGTERM);
+    int status;
+    waitpid(l, &status, 0);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "SIGTERM: a clean exit");
+    act.stop = 1;
+    pthread_join(ath, NULL);
+    free(dir);
 }
