@@ -219,7 +219,7 @@ static void s_sync_cfg(config_t *cfg, const char *dir, const char *tag, int64_t 
     cfg->checkpoint_interval = 0;
     cfg->total_steps = total;
     cfg->heartbeat_ms = 50;
-    cfg->heartbeat_timeout_ms = 2000;
+    cfg->heartbeat_timeout_ms = 5000;
     snprintf(cfg->run_dir, sizeof cfg->run_dir, "%s", dir);
     snprintf(cfg->learner_bind, sizeof cfg->learner_bind, "ipc:///tmp/msac-%d-%s-r.ipc",
              (int)getpid(), tag);
@@ -238,7 +238,7 @@ static void s_learn(const config_t *cfg, act_h *a, pthread_t *ath, int start_act
         snprintf(a->o.learner, sizeof a->o.learner, "%s", server_endpoint(r.s, 0));
         snprintf(a->o.weights, sizeof a->o.weights, "%s", server_endpoint(r.s, 1));
         a->o.heartbeat_ms = 50;
-        a->o.timeout_ms = 300;  /* notices a stopped learner quickly */
+        a->o.timeout_ms = 2000;  /* a reconnect mid-run would lose a step: not under load */
         a->stop = 0;
         pthread_create(ath, NULL, s_act_main, a);
     }
