@@ -481,12 +481,17 @@ Test(tasks, reset_matches_mj_resetData, .init = s_quiet) {
         rng_t r;
         rng_seed(&r, 5, 5);
         cr_assert_eq(task_reset(e, oe), 0);
-        for (int k = 0; k < 30; k++) { /* dirty the mjData */
+        double forces = 0;
+        for (int k = 0; k < 40; k++) { /* dirty the mjData: small actions, until feet push on the floor */
             s_random_action(&r, tm, a);
+            for (int i = 0; i < m->nu; i++) a[i] *= 0.1f;
             task_step_t res;
             cr_assert_eq(task_step(e, a, oe, &res), 0);
-            if (res.terminated) break;
+            forces = 0;
+            for (int i = 0; i < 6 * m->nbody; i++) forces += fabs(de->cfrc_ext[i]);
+            if (res.terminated || (k >= 5 && forces > 0)) break;
         }
+        if (t >= 3) cr_assert_gt(forces, 0, "%s: precondition, contact forces before the reset", k_tasks[t]);
         cr_assert_eq(task_reset(e, oe), 0);
         /* f: the reference path, mj_resetData + state + mj_forward */
         cr_assert_eq(task_set_state(f, de->qpos, de->qvel), 0); /* opens f's episode */
