@@ -97,7 +97,7 @@ void task_env_destroy(task_env_t **self_p);
 int task_reset(task_env_t *env, float *obs);
 /* One env step with action[act_dim]: entries are clipped to [low, high]; any NaN/Inf entry
  * returns -1 with nothing changed (counted). Runs frame_skip mj_steps and mj_rnePostConstraint,
- * then writes the next observation to obs[obs_dim] (may be NULL) and the result to *out.
+ * then writes the next observation to obs[obs_dim] (may be NULL) and the result to *out (not NULL).
  * Returns -1 also if the episode is over (terminated/truncated: call task_reset) or MuJoCo
  * raised an error (logged, counted; the env needs task_reset). */
 int task_step(task_env_t *env, const float *action, float *obs, task_step_t *out);
