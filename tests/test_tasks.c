@@ -722,6 +722,26 @@ Test(tasks, instability_ends_episode_and_is_counted, .init = s_quiet) {
     task_env_destroy(&e);
 }
 
+/* A MuJoCo error (mju_error) inside a step is caught: -1, counted, and task_reset recovers.
+ * Injected by exhausting the mjData stack, which makes MuJoCo's stack allocator call mju_error. */
+Test(tasks, mujoco_error_is_recovered, .init = s_quiet) {
+    task_env_t *e = s_env("walker2d", 1);
+    mjData *d = task_env_data(e);
+    float obs[17], a[6] = {0};
+    task_step_t r;
+    cr_assert_eq(task_step(e, a, obs, &r), -1, "step before the first reset is refused");
+    cr_assert_eq(task_env_stats(e)->refused, 1);
+    cr_assert_eq(task_reset(e, obs), 0);
+    d->pstack = d->nstack - 8;
+    cr_assert_eq(task_step(e, a, obs, &r), -1);
+    cr_assert_eq(task_env_stats(e)->mj_errors, 1);
+    cr_assert_eq(task_step(e, a, obs, &r), -1, "the env needs a reset after an error");
+    cr_assert_eq(task_reset(e, obs), 0);
+    cr_assert_eq(task_step(e, a, obs, &r), 0);
+    cr_assert(!r.unstable);
+    task_env_destroy(&e);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* All slow tests use the same .timeout: Criterion 2.4 leaks 48 bytes in its runner (LeakSanitizer
  * fails the SAN=address build) when tests with different timeout values run with --jobs 2. */

@@ -379,8 +379,8 @@ int task_step(task_env_t *env, const float *action, float *obs, task_step_t *out
     const rl__task_spec_t *spec = env->spec;
     mjData *d = env->d;
     if (env->done) {
-        if (env->stats.steps + env->stats.episodes == 0 || env->stats.bad_actions < 10)
-            LOG_W("task_step on a finished episode: call task_reset first");
+        if (env->stats.refused++ < 10)
+            LOG_W("task %s: task_step on a finished episode refused: call task_reset first", spec->name);
         return -1;
     }
     for (int i = 0; i < m->nu; i++) {

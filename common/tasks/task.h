@@ -43,6 +43,7 @@ typedef struct {
     uint64_t bad_actions;  /* task_step calls rejected for a NaN/Inf action */
     uint64_t clipped;      /* steps with at least one action entry clipped to the bounds */
     uint64_t mj_errors;    /* MuJoCo errors (mju_error) caught during reset/step */
+    uint64_t refused;      /* task_step calls on a finished (or never started) episode */
 } task_stats_t;
 
 /* ---- names and model files ---- */
