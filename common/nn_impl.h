@@ -282,8 +282,10 @@ REAL NN(policy_loss)(int n, const REAL *q1, const REAL *q2, const REAL *logp, RE
 
 /* ---- optimizers ------------------------------------------------------------------------- */
 
-void NN(adam_step)(const adam_hp_t *hp, long t, size_t n, REAL *p, const REAL *g, REAL *m,
-                   REAL *v) {
+/* Adam in PyTorch's form; when target is not NULL the same pass also moves it toward the new
+ * p by Polyak averaging (the compiler unswitches the loop on target). */
+static void s_adam(const adam_hp_t *hp, long t, size_t n, REAL *p, const REAL *g, REAL *m,
+                   REAL *v, REAL *target, REAL tau) {
     const REAL b1 = (REAL)hp->beta1, b2 = (REAL)hp->beta2, eps = (REAL)hp->eps;
     const REAL bc1 = (REAL)(1 - pow(hp->beta1, (double)t));
     const REAL sbc2 = (REAL)sqrt(1 - pow(hp->beta2, (double)t));
@@ -292,21 +294,18 @@ void NN(adam_step)(const adam_hp_t *hp, long t, size_t n, REAL *p, const REAL *g
         m[k] = b1 * m[k] + (1 - b1) * g[k];
         v[k] = b2 * v[k] + (1 - b2) * g[k] * g[k];
         p[k] -= step * m[k] / (sqrt(v[k]) / sbc2 + eps);
+        if (target) target[k] = (1 - tau) * target[k] + tau * p[k];
     }
+}
+
+void NN(adam_step)(const adam_hp_t *hp, long t, size_t n, REAL *p, const REAL *g, REAL *m,
+                   REAL *v) {
+    s_adam(hp, t, n, p, g, m, v, NULL, 0);
 }
 
 void NN(adam_polyak_step)(const adam_hp_t *hp, long t, size_t n, REAL *p, const REAL *g, REAL *m,
                           REAL *v, REAL *target, REAL tau) {
-    const REAL b1 = (REAL)hp->beta1, b2 = (REAL)hp->beta2, eps = (REAL)hp->eps;
-    const REAL bc1 = (REAL)(1 - pow(hp->beta1, (double)t));
-    const REAL sbc2 = (REAL)sqrt(1 - pow(hp->beta2, (double)t));
-    const REAL step = (REAL)hp->lr / bc1;
-    for (size_t k = 0; k < n; k++) {
-        m[k] = b1 * m[k] + (1 - b1) * g[k];
-        v[k] = b2 * v[k] + (1 - b2) * g[k] * g[k];
-        p[k] -= step * m[k] / (sqrt(v[k]) / sbc2 + eps);
-        target[k] = (1 - tau) * target[k] + tau * p[k];
-    }
+    s_adam(hp, t, n, p, g, m, v, target, tau);
 }
 
 void NN(rms_step)(const rms_hp_t *hp, size_t n, REAL *p, const REAL *g, REAL *v) {
