@@ -73,6 +73,7 @@ struct server {
 
     /* reporting */
     double t_start, t_report, t_heartbeat;
+    double t_done;          /* when training finished (waiting for the last evaluation) */
     uint64_t rep_steps, rep_updates, rep_recv;
     uint64_t stale_min, stale_max, stale_n;
     double stale_sum;
@@ -762,15 +763,35 @@ static void s_sync_metrics(server_t *s) {
     s->next_metrics = s_next_multiple(s->c.env_steps, 1000);
 }
 
-static int s_finished(const server_t *s) {
-    return s->c.env_steps >= s->total_steps && !s_update_owed(s);
+/* An evaluation is requested but not reported yet (and someone can report it). */
+static int s_eval_outstanding(const server_t *s) {
+    if (s->c.evaluators == 0) return 0;
+    if (s->eval_pending) return 1;
+    for (int i = 0; i < MAX_PEERS; i++)
+        if (s->peers[i].used && s->peers[i].eval_busy) return 1;
+    return 0;
+}
+
+/* Done: every step trained on, and the last evaluation (the one at total_steps) reported, or
+ * given up on after EVAL_WAIT_MS without an answer. */
+#define EVAL_WAIT_MS 600000.0
+static int s_finished(server_t *s, double now) {
+    if (s->c.env_steps < s->total_steps || s_update_owed(s)) return 0;
+    if (!s_eval_outstanding(s)) return 1;
+    if (s->t_done == 0) {
+        s->t_done = now;
+        LOG_I("learner: training done; waiting for the last evaluation");
+    }
+    if (now - s->t_done < EVAL_WAIT_MS) return 0;
+    LOG_W("learner: the last evaluation did not come back in %.0f s", EVAL_WAIT_MS / 1e3);
+    return 1;
 }
 
 int server_run(server_t *s, volatile sig_atomic_t *stop) {
     s->t_start = s->t_report = s->t_heartbeat = s_now_ms();
     s->rep_steps = s->c.env_steps;
     s->rep_updates = s->c.updates;
-    while (!*stop && !s_finished(s)) {
+    while (!*stop && !s_finished(s, s_now_ms())) {
         int owed = s_update_owed(s);
         zmq_pollitem_t item = {s->router, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, owed ? 0 : 5) < 0 && errno != EINTR) {
