@@ -268,10 +268,12 @@ server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
     s->zctx = zmq_ctx_new();
     s->router = zmq_socket(s->zctx, ZMQ_ROUTER);
     s->pub = zmq_socket(s->zctx, ZMQ_PUB);
-    /* PUB: ZeroMQ learns that a subscriber has read messages only in batches, so a tiny
+    /* ROUTER: 1000 messages per peer (honest actors hold at most 64 batches of credits) of at
+       most 2 max_msg_bytes each bound the inbound queues.
+       PUB: ZeroMQ learns that a subscriber has read messages only in batches, so a tiny
        high-water mark drops weights a reader has long consumed; 64 bounds a stuck reader to
        64 weight sets, and actors keep only the newest anyway (ZMQ_CONFLATE) */
-    int linger = 500, hwm = 10000, pub_hwm = 64, hb = cfg->heartbeat_ms,
+    int linger = 500, hwm = 1000, pub_hwm = 64, hb = cfg->heartbeat_ms,
         hbt = cfg->heartbeat_timeout_ms;
     int64_t hard_max = 2 * cfg->max_msg_bytes;  /* beyond this ZeroMQ drops the connection */
     zmq_setsockopt(s->router, ZMQ_LINGER, &linger, sizeof linger);
