@@ -106,7 +106,8 @@ static const config_entry_t s_table[] = {
     E_I64("random_steps", random_steps, "10000", 0, I64,
           "Environment steps with uniform random actions at the start of the run."),
     E_I64("update_after", update_after, "256", 0, I64,
-          "Updates start once the replay holds more than this many transitions."),
+          "Updates start once the replay holds more than this many transitions (td3: not "
+          "before random_steps, TD3's start_timesteps)."),
     E_I64("eval_interval", eval_interval, "10000", 0, I64,
           "Environment steps between evaluations; 0 = never."),
     E_INT("eval_episodes", eval_episodes, "10", 1, 100000,

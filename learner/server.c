@@ -373,6 +373,8 @@ static int s_update_owed(const server_t *s) {
     if (!s_ready(s)) return 0;
     if (s->cfg.replay_ratio <= 0) return 1;
     uint64_t after = (uint64_t)s->cfg.update_after;
+    if (s->cfg.algo == ALGO_TD3 && (uint64_t)s->cfg.random_steps > after)
+        after = (uint64_t)s->cfg.random_steps;  /* TD3 trains from start_timesteps on */
     if (s->c.env_steps <= after) return 0;
     double target = s->cfg.replay_ratio * (double)(s->c.env_steps - after);
     return (double)s->c.updates < floor(target);
