@@ -72,7 +72,9 @@ typedef struct {
     uint32_t session_id;       /* actor id of the session whose envs are running */
 
     /* evaluator */
-    uint64_t eval_version;     /* requested version, 0 = none */
+    int eval_requested;        /* an evaluation is asked for */
+    uint64_t eval_version;     /* of these weights (0 is a valid version) */
+    int eval_phi_valid;        /* eval_phi holds weights of eval_phi_version */
     uint32_t eval_episodes;
     float *eval_phi;
     uint64_t eval_phi_version;
@@ -436,7 +438,7 @@ static int s_evaluate(actor_t *a, volatile sig_atomic_t *stop) {
     }
     free(ret);
     free(len);
-    a->eval_version = 0;
+    a->eval_requested = 0;
     return rc;
 }
 
@@ -467,8 +469,10 @@ static int s_handle(actor_t *a, const void *data, size_t len) {
               (unsigned long long)(a->credits_random + a->credits_policy));
         if (!a->welcomed) break;
         if (a->o->evaluator) {  /* the snapshot to evaluate */
-            if (s_take_weights(a, env->weights, a->eval_phi) == 0)
+            if (s_take_weights(a, env->weights, a->eval_phi) == 0) {
                 a->eval_phi_version = env->weights->version;
+                a->eval_phi_valid = 1;
+            }
         } else if (env->weights->version > a->version &&
                    s_take_weights(a, env->weights, a->phi) == 0) {
             a->version = env->weights->version;
@@ -477,6 +481,7 @@ static int s_handle(actor_t *a, const void *data, size_t len) {
         }
         break;
     case METASAC__ENVELOPE__BODY_EVAL_REQUEST:
+        a->eval_requested = 1;
         a->eval_version = env->eval_request->weight_version;
         a->eval_episodes = env->eval_request->episodes;
         break;
@@ -526,7 +531,8 @@ int actor_run(const actor_opts_t *o, volatile sig_atomic_t *stop, actor_counters
         if (a.welcomed && !o->evaluator && a.credits_random + a.credits_policy > 0 &&
             (a.need_version == 0 || a.version == a.need_version))
             s_step(&a);
-        if (o->evaluator && a.welcomed && a.eval_version && a.eval_phi_version == a.eval_version)
+        if (o->evaluator && a.welcomed && a.eval_requested && a.eval_phi_valid &&
+            a.eval_phi_version == a.eval_version)
             s_evaluate(&a, stop);
         now = s_now_ms();
         if (a.connected && now - a.last_send > o->heartbeat_ms) {

@@ -369,12 +369,19 @@ static int s_ready(const server_t *s) {
     return 1;
 }
 
+/* Env steps before the first update: update_after, and for TD3 at least random_steps (TD3
+ * trains from its start_timesteps on). */
+static uint64_t s_update_after(const server_t *s) {
+    uint64_t after = (uint64_t)s->cfg.update_after;
+    if (s->cfg.algo == ALGO_TD3 && (uint64_t)s->cfg.random_steps > after)
+        after = (uint64_t)s->cfg.random_steps;
+    return after;
+}
+
 static int s_update_owed(const server_t *s) {
     if (!s_ready(s)) return 0;
     if (s->cfg.replay_ratio <= 0) return 1;
-    uint64_t after = (uint64_t)s->cfg.update_after;
-    if (s->cfg.algo == ALGO_TD3 && (uint64_t)s->cfg.random_steps > after)
-        after = (uint64_t)s->cfg.random_steps;  /* TD3 trains from start_timesteps on */
+    uint64_t after = s_update_after(s);
     if (s->c.env_steps <= after) return 0;
     double target = s->cfg.replay_ratio * (double)(s->c.env_steps - after);
     return (double)s->c.updates < floor(target);
@@ -423,7 +430,7 @@ static void s_grant_credits(server_t *s) {
     const uint64_t hold = (s->cfg.replay_ratio > 0 ? 2 : UNTHROTTLED_BATCHES) * chunk;
     uint64_t budget = UINT64_MAX;
     if (s->cfg.replay_ratio > 0) {
-        uint64_t allowed = (uint64_t)s->cfg.update_after +
+        uint64_t allowed = s_update_after(s) +
                            (uint64_t)floor((double)s->c.updates / s->cfg.replay_ratio) +
                            chunk * (uint64_t)(s->c.actors > 0 ? s->c.actors : 1);
         budget = allowed > s->granted ? allowed - s->granted : 0;

@@ -189,7 +189,8 @@ Test(runtime, a_late_joiner_gets_the_current_weights_at_once, .init = s_quiet, .
 Test(runtime, evaluator_reports_returns_for_the_requested_weights, .init = s_quiet,
      .timeout = 60) {
     config_t cfg;
-    s_config(&cfg, ALGO_SAC_V1);
+    s_config(&cfg, ALGO_TD3);
+    cfg.random_steps = 600;  /* TD3 trains from here: the evaluation at 500 is of version 0 */
     cfg.eval_interval = 500;
     cfg.eval_episodes = 3;
     cfg.total_steps = 1000;
@@ -207,6 +208,8 @@ Test(runtime, evaluator_reports_returns_for_the_requested_weights, .init = s_qui
     cr_expect(c.last_eval_steps == 1000 && isfinite(c.last_eval_mean), "the last one at %llu",
               (unsigned long long)c.last_eval_steps);
     cr_expect(ev.c.evals_run == 2 && ev.c.env_steps == 0, "the evaluator never trains");
+    cr_expect(c.updates == 1000 - 600, "TD3 updates from step 600 on: %llu",
+              (unsigned long long)c.updates);
 }
 
 /* ---- faults ---- */
