@@ -7,4 +7,5 @@
 #define NN(name) name##_f
 #define GEMM cblas_sgemm
 #define GEMV cblas_sgemv
+#define GER cblas_sger
 #include "nn_impl.h"

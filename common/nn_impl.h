@@ -1,5 +1,5 @@
 /* The body of common/nn.h for one precision. Included by nn_f.c (float) and nn_d.c (double)
- * with REAL, NN(), and the BLAS names GEMM/GEMV defined. <tgmath.h> makes exp, log,
+ * with REAL, NN(), and the BLAS names GEMM/GEMV/GER defined. <tgmath.h> makes exp, log,
  * tanh and sqrt follow REAL. */
 #include <math.h>
 #include <stdlib.h>
@@ -220,17 +220,15 @@ void NN(q_backward)(const nn_shape_t *s, const REAL *theta, NN(q_ws) *w, const R
         else memset(dq, 0, sizeof(REAL) * n);
         const REAL *h2 = w->h2 + (size_t)c * w->cap * H;
         REAL *dh2 = w->dh2 + (size_t)c * w->cap * H;
-        /* width-1 head: dW3 = h2^T dq, db3 = sum dq, and dh2 = relu'(h2) (dq w3^T) in one
-           pass (an outer product needs no matrix-product call) */
+        /* width-1 head: dW3 = h2^T dq (gemv), db3 = sum dq, dh2 = dq w3^T (an outer product,
+           sger), then the ReLU mask in a vectorised pass */
         const REAL *w3 = theta + s->q3[c].w;
         if (dtheta)
             s_linear_bwd(n, H, 1, h2, H, w3, dq, 1, dtheta + s->q3[c].w, dtheta + s->q3[c].b,
                          NULL, 0);
-        for (int i = 0; i < n; i++) {
-            const REAL *hr = h2 + (size_t)i * H;
-            REAL *dr = dh2 + (size_t)i * H, g = dq[i];
-            for (int j = 0; j < H; j++) dr[j] = hr[j] > 0 ? g * w3[j] : 0;
-        }
+        memset(dh2, 0, sizeof(REAL) * (size_t)n * H);
+        GER(CblasRowMajor, n, H, 1, dq, 1, w3, 1, dh2, H);
+        s_relu_bwd(n, H, h2, H, dh2, H);
         s_linear_bwd(n, H, H, w->h1 + c * H, 2 * H, theta + s->q2[c].w, dh2, H,
                      dtheta ? dtheta + s->q2[c].w : NULL, dtheta ? dtheta + s->q2[c].b : NULL,
                      w->dh1 + c * H, 2 * H);
