@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "replay.h"
 #include "sac.h"
 
 static double s_now(void) {
@@ -30,36 +31,31 @@ static double s_sgemm_burst(const float *a, const float *b, float *c) {
 }
 
 typedef struct {
-    float *obs, *act, *rew, *next_obs, *done, *xi, *xi_next, *d0;
+    batch_buf_t *buf;  /* the learner's own batch buffers, filled with random data */
+    float *d0;         /* [B][obs] */
     batch_f b;
 } data_t;
 
 static void s_data(data_t *d, int B, int O, int A, rng_t *r) {
-    d->obs = rl_aligned(sizeof(float) * B * O);
-    d->next_obs = rl_aligned(sizeof(float) * B * O);
+    batch_buf_t *x = d->buf = batch_buf_new(O, A, B);
     d->d0 = rl_aligned(sizeof(float) * B * O);
-    d->act = rl_aligned(sizeof(float) * B * A);
-    d->xi = rl_aligned(sizeof(float) * B * A);
-    d->xi_next = rl_aligned(sizeof(float) * B * A);
-    d->rew = rl_aligned(sizeof(float) * B);
-    d->done = rl_aligned(sizeof(float) * B);
     for (int k = 0; k < B * O; k++) {
-        d->obs[k] = (float)rng_normal(r);
-        d->next_obs[k] = (float)rng_normal(r);
+        x->obs[k] = (float)rng_normal(r);
+        x->next_obs[k] = (float)rng_normal(r);
         d->d0[k] = (float)rng_normal(r);
     }
     for (int k = 0; k < B * A; k++) {
-        d->act[k] = 2 * rng_uniformf(r) - 1;
-        d->xi[k] = (float)rng_normal(r);
-        d->xi_next[k] = (float)rng_normal(r);
+        x->act[k] = 2 * rng_uniformf(r) - 1;
+        x->xi[k] = (float)rng_normal(r);
+        x->xi_next[k] = (float)rng_normal(r);
     }
-    for (int i = 0; i < B; i++) { d->rew[i] = (float)rng_normal(r); d->done[i] = i % 50 == 0; }
-    d->b = (batch_f){B, d->obs, d->act, d->rew, d->next_obs, d->done, d->xi, d->xi_next};
+    for (int i = 0; i < B; i++) { x->rew[i] = (float)rng_normal(r); x->done[i] = i % 50 == 0; }
+    d->b = (batch_f){B, x->obs, x->act, x->rew, x->next_obs, x->done, x->xi, x->xi_next};
 }
 
 static void s_data_free(data_t *d) {
-    free(d->obs); free(d->next_obs); free(d->d0); free(d->act); free(d->xi); free(d->xi_next);
-    free(d->rew); free(d->done);
+    batch_buf_destroy(&d->buf);
+    free(d->d0);
 }
 
 /* Updates per second of one ~0.3 s burst. */
