@@ -12,7 +12,9 @@
  *                                the two critics share their input, so this is one wide product),
  *                                then for c = 0 (Q1), 1 (Q2): q2[c] W,b (H -> H), q3[c] W,b (H -> 1).
  * Gradients, Adam moments, RMSProp state and target copies use the same layout, so an optimizer
- * step, Polyak averaging, a checkpoint or a weight broadcast is one flat loop or one memcpy. */
+ * step, Polyak averaging, a checkpoint or a weight broadcast is one flat loop or one memcpy.
+ *
+ * The math (networks, losses, optimizers) is specified in docs/ALGORITHM.md sections 1, 2 and 8. */
 #ifndef METASAC_NN_H
 #define METASAC_NN_H
 
@@ -47,7 +49,7 @@ double nn_pi_forward_flops(const nn_shape_t *s, int n);
 double nn_q_forward_flops(const nn_shape_t *s, int n);
 
 typedef struct { double lr, beta1, beta2, eps; } adam_hp_t;  /* PyTorch Adam, bias-corrected */
-typedef struct { double lr, rho, eps; } rms_hp_t;             /* ALGORITHM.md section 4 step 8 */
+typedef struct { double lr, rho, eps; } rms_hp_t; /* docs/ALGORITHM.md section 4 step 8 */
 
 #define REAL float
 #define NN(name) name##_f

@@ -1,5 +1,6 @@
 /* The learner's replay buffer (a ring of transitions, one allocation, uniform sampling with
- * replacement) and D0 (the initial observations the Meta-SAC meta loss is evaluated on). */
+ * replacement) and D0 (the initial observations the Meta-SAC meta loss is evaluated on).
+ * See docs/ALGORITHM.md sections 4 (D0) and 5 (sampling). */
 #ifndef METASAC_REPLAY_H
 #define METASAC_REPLAY_H
 

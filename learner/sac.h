@@ -1,7 +1,8 @@
 /* The learner's updates as pure functions with no I/O: SAC-v1 (fixed alpha), SAC-v2 (learned
  * alpha with a target entropy), Meta-SAC (alpha tuned by a metagradient through one virtual
- * RMSProp step, meta loss on D0) and TD3. ALGORITHM.md is the specification; the order of
- * operations here follows it step by step.
+ * RMSProp step, meta loss on D0) and TD3. docs/ALGORITHM.md is the specification; the order of
+ * operations here follows it step by step ("section N" and "step N" in learner/sac*.h are its
+ * numbers).
  *
  * Like common/nn.h, everything exists in float (_f, what the learner runs) and double (_d, what
  * the finite-difference tests run), built from learner/sac_impl.h. */

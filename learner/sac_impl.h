@@ -1,4 +1,5 @@
-/* The body of learner/sac.h for one precision; included by sac_f.c and sac_d.c. */
+/* The body of learner/sac.h for one precision; included by sac_f.c and sac_d.c.
+ * Section and step numbers in the comments are those of docs/ALGORITHM.md. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -130,7 +130,7 @@ Test(tasks, sizes_options_action_order, .init = s_quiet) {
     }
 }
 
-/* Total and per-body masses against ENVIRONMENTS.md "Mass (2.2.2)", 1e-4 relative. */
+/* Total and per-body masses against docs/ENVIRONMENTS.md "Mass (2.2.2)", 1e-4 relative. */
 Test(tasks, masses, .init = s_quiet) {
     static const struct {
         const char *task;
@@ -745,7 +745,7 @@ Test(tasks, mujoco_error_is_recovered, .init = s_quiet) {
 /* ------------------------------------------------------------------------------------------ */
 /* All slow tests use the same .timeout: Criterion 2.4 leaks 48 bytes in its runner (LeakSanitizer
  * fails the SAN=address build) when tests with different timeout values run with --jobs 2. */
-/* Uniform-random-policy statistics vs ENVIRONMENTS.md 8.2.
+/* Uniform-random-policy statistics vs docs/ENVIRONMENTS.md section 8.2.
  * Tolerance: 4.5 standard errors of the difference between our mean and the reference mean,
  * sqrt(sd^2/n + sd^2/n_ref) with sd the reference std for returns and our sample std for lengths
  * (the reference gives no length std), plus the reference's rounding. A wrong reward coefficient,

@@ -6,9 +6,10 @@ What it produces
     meta_sac_d2, meta_sac_unscaled and meta_sac_clip: the initial state, the inputs (batches,
     policy noise, D0) and the state, losses and debug values after each of 3 consecutive learner
     updates; and ref_td3.bin: 4 consecutive TD3 updates (the delayed actor step and the Polyak
-    steps at updates 1 and 3), see run_td3 for its definition and tensors. The math is implemented from /work/shared/docs/ALGORITHM.md sections 1-4 with
-    PyTorch autograd (never from the C code, which is hand-written backprop), so the C test
-    tests/test_reference.c checks the C learner against an independent implementation.
+    steps at updates 1 and 3), see run_td3 for its definition and tensors. The math is
+    implemented from docs/ALGORITHM.md sections 1-4 and 7 with PyTorch autograd (never from
+    the C code, which is hand-written backprop), so the C test tests/test_reference.c checks
+    the C learner against an independent implementation.
 
 How to run (from the repo root; needs Debian's python with torch 1.13 and numpy)
     /usr/bin/python3 tests/ref/make_ref.py              # writes tests/data/ref_*.bin
@@ -32,7 +33,8 @@ Precision
     G is obtained by autograd in the most direct way: alpha is a leaf tensor, g = dL_pi/dphi
     with create_graph=True, phi' = phi - lr*g/sqrt(rho*v + (1-rho)*g^2 + eps) as a function of
     alpha, G = alpha * dL_meta(phi')/dalpha. As a check the script also prints the closed form
-    of ALGORITHM.md (sum_k h_k J_k) and a central finite difference, both in float64.
+    of docs/ALGORITHM.md section 4 (sum_k h_k J_k) and a central finite difference, both in
+    float64.
 
 Things deliberately exercised by the data
     - Non-zero biases (uniform(-0.1, 0.1)) so bias gradients are tested.
@@ -53,7 +55,7 @@ Things deliberately exercised by the data
     - Meta-SAC cases start with log_alpha = -0.5 (init.log_alpha), so the clamp at 0 is not
       what moves lambda. meta_sac_clip scales the critics' last layer by 50 so |G| > 0.05.
 
-Interpretations (where the brief / ALGORITHM.md leave a choice)
+Interpretations (where docs/ALGORITHM.md leaves a choice)
     - Meta-SAC debug values pi_action, pi_logp, target_y, q1, q2 and the losses q_loss, pi_loss
       refer to the batch of the REAL updates (B2; B1 in meta_sac_d2), with the new alpha.
       dbg.g / dbg.g_ent are at B1 with the alpha before the meta step (steps 1-2).
@@ -177,7 +179,8 @@ def policy_heads(p, obs):
 
 
 def policy_sample(p, obs, xi, c, b):
-    """Reparameterised sample a = c*tanh(mu + sigma*xi) + b and its log-prob (ALGORITHM.md 1)."""
+    """Reparameterised sample a = c*tanh(mu + sigma*xi) + b and its log-prob
+    (docs/ALGORITHM.md section 1)."""
     mu, _, logstd = policy_heads(p, obs)
     u = mu + torch.exp(logstd) * xi
     y = torch.tanh(u)
@@ -306,7 +309,7 @@ def params(p):
 
 
 def critic_step(nets, opt_q, bt, alpha, c, b):
-    """Section 2 critic update. Returns q_loss, y, q1, q2 (before the step)."""
+    """docs/ALGORITHM.md section 2 critic update. Returns q_loss, y, q1, q2 (before the step)."""
     pol, q1, q2 = nets["policy"], nets["q1"], nets["q2"]
     with torch.no_grad():
         a2, logp2 = policy_sample(pol, bt["next_obs"], bt["xi_next"], c, b)
@@ -404,8 +407,8 @@ def run_sac(case, seed, v2):
 
 # ----------------------------------------------------------------------------- Meta-SAC
 def metagradient(nets, v_state, lam, bt1, meta_obs, scaled, check):
-    """Steps 1-5 (before the clip) in float64 by autograd. Returns G, L_meta(phi'), g, g_ent,
-    meta_action."""
+    """docs/ALGORITHM.md section 4 steps 1-5 (before the clip) in float64 by autograd.
+    Returns G, L_meta(phi'), g, g_ent, meta_action."""
     pol = {k: t.requires_grad_(True) for k, t in to64(nets["policy"], META_DTYPE).items()}
     q1, q2 = to64(nets["q1"], META_DTYPE), to64(nets["q2"], META_DTYPE)
     v = [t.to(META_DTYPE) for t in v_state]
@@ -436,7 +439,8 @@ def metagradient(nets, v_state, lam, bt1, meta_obs, scaled, check):
     g_ent = torch.autograd.grad(logp.mean(), P)
     g_det = [t.detach() for t in g]
     if check:
-        # closed form of ALGORITHM.md: h = dL_meta/dphi', J_k = -lr g_ent (rho v + eps)/D^3
+        # closed form of docs/ALGORITHM.md section 4 step 3:
+        # h = dL_meta/dphi', J_k = -lr g_ent (rho v + eps)/D^3
         newd = {k: t.detach().requires_grad_(True) for k, t in new.items()}
         lmh = -min_q(q1, q2, meta_obs, det_action(newd, meta_obs, mc, mb)).mean()
         h = torch.autograd.grad(lmh, params(newd))
@@ -516,7 +520,7 @@ def run_meta(case, seed, variant="default", critic_last_scale=1.0, check=True):
 
 
 # ----------------------------------------------------------------------------- TD3
-# The brief's TD3 (ALGORITHM.md section 7, Fujimoto et al. 2018): deterministic actor
+# TD3 as docs/ALGORITHM.md section 7 defines it (Fujimoto et al. 2018): deterministic actor
 # a = c*tanh(mu(s)) + b from the policy network's mean head (the log-std rows are unused), a
 # target actor, twin critics with target policy smoothing, one critic Adam step every update and,
 # every TD3_DELAY-th update, one actor Adam step on -mean Q1(s, a(s)) followed by Polyak on the
