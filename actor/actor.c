@@ -1,11 +1,13 @@
 #include "actor.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "alloc.h"
@@ -24,6 +26,7 @@ void actor_opts_default(actor_opts_t *o) {
     o->max_msg_bytes = 64 << 20;
     o->heartbeat_ms = 1000;
     o->timeout_ms = 10000;
+    o->give_up_ms = 0;
 }
 
 static double s_now_ms(void) {
@@ -41,12 +44,16 @@ typedef struct {
     size_t bufcap;
     int connected, welcomed;
     double last_recv, last_send;
+    double last_learner;       /* last message from a learner (or the start) */
+    char host[WIRE_MAX_NAME + 1];
 
     /* the session, from the Welcome */
     uint32_t id;
     int td3;
     float expl_noise;
     int send_batch;
+    float max_abs_obs, max_abs_reward;  /* the learner refuses batches beyond these */
+    uint32_t epoch;            /* credit epoch */
     char task[64];
     task_model_t *model;
     task_env_t **envs;
@@ -102,7 +109,10 @@ static int s_send(actor_t *a, int64_t len) {
         return -1;
     }
     if (zmq_send(a->dealer, a->buf, (size_t)len, ZMQ_DONTWAIT) < 0) {
-        LOG_D("actor %u: send dropped: %s", a->id, zmq_strerror(errno));
+        if (a->c->send_stalls++ % 1000 == 0)
+            LOG_W("actor %u: the queue to the learner is full (%s): holding %d transitions "
+                  "until it drains (%llu times so far)", a->id, zmq_strerror(errno), a->nb,
+                  (unsigned long long)a->c->send_stalls);
         return -1;
     }
     a->last_send = s_now_ms();
@@ -141,6 +151,8 @@ static int s_connect(actor_t *a) {
     h.role = a->o->evaluator ? METASAC__ROLE__ROLE_EVALUATOR : METASAC__ROLE__ROLE_ACTOR;
     h.num_envs = (uint32_t)a->o->num_envs;
     h.build_version = (char *)ACTOR_BUILD_VERSION;
+    h.host = a->host;
+    h.pid = (uint32_t)getpid();
     int64_t want = a->id ? (int64_t)a->id : a->o->requested_id;
     if (want > 0) {
         h.actor_id_request_case = METASAC__HELLO__ACTOR_ID_REQUEST_REQUESTED_ACTOR_ID;
@@ -180,13 +192,20 @@ static int s_take_weights(actor_t *a, const Metasac__PolicyWeights *w, float *ds
     return 0;
 }
 
-static void s_queue_reset(actor_t *a, const float *obs) {
+/* Subnormal values, which the learner refuses, become 0. */
+static void s_clean_obs(float *obs, int n) {
+    for (int i = 0; i < n; i++)
+        if (fabsf(obs[i]) < FLT_MIN) obs[i] = 0;
+}
+
+static void s_queue_reset(actor_t *a, float *obs) {
+    s_clean_obs(obs, a->O);
     if (a->nresets == a->reset_cap) return;  /* bounded; flushed with every batch */
     memcpy(a->resets + (size_t)a->nresets * a->O, obs, sizeof(float) * a->O);
     a->nresets++;
 }
 
-static void s_flush(actor_t *a);
+static int s_flush(actor_t *a);
 
 static int s_welcome(actor_t *a, const Metasac__Welcome *w) {
     const int N = a->o->num_envs;
@@ -234,6 +253,19 @@ static int s_welcome(actor_t *a, const Metasac__Welcome *w) {
     a->expl_noise = w->expl_noise;
     a->send_batch = w->send_batch > 0 ? (int)w->send_batch : 64;
     a->reset_cap = (int)w->initial_resets + 4 * N + a->send_batch;
+    a->max_abs_obs = w->max_abs_obs > 0 ? w->max_abs_obs : FLT_MAX;
+    a->max_abs_reward = w->max_abs_reward > 0 ? w->max_abs_reward : FLT_MAX;
+    a->epoch = 0;
+    /* the send buffer fits the largest message this session can send */
+    size_t need = wire_transitions_bound((uint32_t)a->send_batch, (uint32_t)a->O, (uint32_t)a->A);
+    size_t rb = wire_reset_states_bound((uint32_t)a->reset_cap, (uint32_t)a->O);
+    if (rb > need) need = rb;
+    need += 4096;
+    if (need > a->bufcap) {
+        free(a->buf);
+        a->buf = rl_malloc(need);
+        a->bufcap = need;
+    }
     free(a->b_obs); free(a->b_act); free(a->b_rew); free(a->b_next); free(a->resets);
     free(a->b_term); free(a->b_trunc);
     a->b_obs = rl_aligned(sizeof(float) * a->send_batch * a->O);
@@ -285,7 +317,10 @@ static int s_welcome(actor_t *a, const Metasac__Welcome *w) {
 
 /* ---- outgoing ------------------------------------------------------------------------- */
 
-static void s_flush(actor_t *a) {
+/* Sends the pending reset states and transitions. 0 when nothing is left pending; -1 when the
+ * queue to the learner is full (they stay pending, sequence numbers unused, and go out on a
+ * later call: the learner refuses sequence gaps). */
+static int s_flush(actor_t *a) {
     if (a->nresets > 0) {
         Metasac__ResetStates r = METASAC__RESET_STATES__INIT;
         r.actor_id = a->id;
@@ -293,15 +328,16 @@ static void s_flush(actor_t *a) {
         r.obs_dim = (uint32_t)a->O;
         r.n_obs = (size_t)a->nresets * a->O;
         r.obs = a->resets;
-        if (s_send(a, wire_encode_reset_states(&r, a->buf, a->bufcap)) == 0)
-            a->c->resets_sent += (uint64_t)a->nresets;
+        if (s_send(a, wire_encode_reset_states(&r, a->buf, a->bufcap)) != 0) return -1;
+        a->c->resets_sent += (uint64_t)a->nresets;
         a->nresets = 0;
     }
     if (a->nb > 0) {
         Metasac__TransitionBatch t = METASAC__TRANSITION_BATCH__INIT;
         size_t n = (size_t)a->nb;
         t.actor_id = a->id;
-        t.seq = a->seq++;
+        t.seq = a->seq;
+        t.credit_epoch = a->epoch;
         t.weight_version = a->batch_version;
         t.n = (uint32_t)n;
         t.obs_dim = (uint32_t)a->O;
@@ -315,13 +351,28 @@ static void s_flush(actor_t *a) {
         t.rew = a->b_rew;
         t.terminated = a->b_term;
         t.truncated = a->b_trunc;
-        if (s_send(a, wire_encode_transitions(&t, a->buf, a->bufcap)) == 0) {
-            a->c->batches_sent++;
-            a->c->transitions_sent += n;
-        }
+        if (s_send(a, wire_encode_transitions(&t, a->buf, a->bufcap)) != 0) return -1;
+        a->seq++;
+        a->c->batches_sent++;
+        a->c->transitions_sent += n;
         a->nb = 0;
     }
+    return 0;
 }
+
+/* What the learner would refuse: a value beyond its bounds (a blown-up simulation). Subnormal
+ * values, which no physical quantity needs, become 0 (the learner refuses them too). */
+static int s_sendable(const actor_t *a, float *next, float *rew) {
+    int ok = fabsf(*rew) <= a->max_abs_reward;
+    if (fabsf(*rew) < FLT_MIN) *rew = 0;
+    for (int i = 0; i < a->O; i++) {
+        float x = fabsf(next[i]);
+        ok &= x <= a->max_abs_obs;
+        if (x < FLT_MIN) next[i] = 0;
+    }
+    return ok;
+}
+
 
 static void s_heartbeat(actor_t *a) {
     Metasac__Heartbeat h = METASAC__HEARTBEAT__INIT;
@@ -360,8 +411,10 @@ static void s_actions(actor_t *a, int n, int random) {
 
 static void s_step(actor_t *a) {
     const int O = a->O, A = a->A;
+    if (a->nb == a->send_batch && s_flush(a) != 0) return;  /* the last batch is not out yet */
     uint64_t credits = a->credits_random + a->credits_policy;
     int n = credits < (uint64_t)a->o->num_envs ? (int)credits : a->o->num_envs;
+    if (n > a->send_batch - a->nb) n = a->send_batch - a->nb;
     int random = a->credits_random > 0;
     if (random && (uint64_t)n > a->credits_random) n = (int)a->credits_random;
     s_actions(a, n, random);
@@ -373,12 +426,22 @@ static void s_step(actor_t *a) {
             if (task_reset(a->envs[e], obs) == 0) s_queue_reset(a, obs);
             continue;
         }
+        float rew = (float)r.reward;
+        if (!s_sendable(a, next, &rew)) {  /* not sent, no credit used: start over */
+            if (a->c->dropped_steps++ % 100 == 0)
+                LOG_W("actor %u: a step beyond the learner's bounds (|obs| <= %g, |reward| <= %g) "
+                      "was dropped and its episode restarted (%llu so far)", a->id,
+                      (double)a->max_abs_obs, (double)a->max_abs_reward,
+                      (unsigned long long)a->c->dropped_steps);
+            if (task_reset(a->envs[e], obs) == 0) s_queue_reset(a, obs);
+            continue;
+        }
         if (a->nb == 0) a->batch_version = a->version;
         int i = a->nb++;
         memcpy(a->b_obs + (size_t)i * O, obs, sizeof(float) * O);
         memcpy(a->b_next + (size_t)i * O, next, sizeof(float) * O);
         memcpy(a->b_act + (size_t)i * A, act, sizeof(float) * A);
-        a->b_rew[i] = (float)r.reward;
+        a->b_rew[i] = rew;
         a->b_term[i] = r.terminated != 0;
         a->b_trunc[i] = r.truncated != 0;
         a->c->env_steps++;
@@ -390,7 +453,7 @@ static void s_step(actor_t *a) {
         } else {
             memcpy(obs, next, sizeof(float) * O);
         }
-        if (a->nb == a->send_batch) s_flush(a);
+        if (a->nb == a->send_batch && s_flush(a) != 0) return;
     }
     if (a->credits_random + a->credits_policy == 0 || a->nresets >= a->reset_cap / 2) s_flush(a);
 }
@@ -453,14 +516,29 @@ static int s_handle(actor_t *a, const void *data, size_t len) {
               wire_decoder_detail(a->dec));
         return 0;
     }
-    a->last_recv = s_now_ms();
+    a->last_recv = a->last_learner = s_now_ms();
     switch (env->body_case) {
     case METASAC__ENVELOPE__BODY_WELCOME:
         return s_welcome(a, env->welcome);
     case METASAC__ENVELOPE__BODY_CREDITS:
+        if (env->credits->epoch != a->epoch) {
+            /* the learner took back what we held: steps not yet sent were taken under credits
+               that are gone (it would refuse them) */
+            if (env->credits->epoch < a->epoch) break;  /* stale */
+            a->epoch = env->credits->epoch;
+            a->credits_random = a->credits_policy = 0;
+            a->nb = 0;
+            a->c->credits_revoked++;
+            LOG_W("actor %u: the learner took back its credits (epoch %u)", a->id, a->epoch);
+        }
         if (env->credits->random_actions) a->credits_random += env->credits->steps;
         else a->credits_policy += env->credits->steps;
         a->need_version = env->credits->act_with_version;
+        break;
+    case METASAC__ENVELOPE__BODY_STOP:
+        LOG_I("actor %u: the learner ended the run (%s) at %llu env steps", a->id,
+              env->stop->reason ? env->stop->reason : "", (unsigned long long)env->stop->env_steps);
+        if (!a->o->ignore_stop) a->c->stopped = 1;
         break;
     case METASAC__ENVELOPE__BODY_WEIGHTS:
         LOG_D("actor %u: weights v%llu (have v%llu, need v%llu, credits %llu)", a->id,
@@ -484,6 +562,11 @@ static int s_handle(actor_t *a, const void *data, size_t len) {
         a->eval_requested = 1;
         a->eval_version = env->eval_request->weight_version;
         a->eval_episodes = env->eval_request->episodes;
+        if (wire_eval_result_bound(a->eval_episodes) + 4096 > a->bufcap) {
+            free(a->buf);
+            a->bufcap = wire_eval_result_bound(a->eval_episodes) + 4096;
+            a->buf = rl_malloc(a->bufcap);
+        }
         break;
     case METASAC__ENVELOPE__BODY_HEARTBEAT:
         break;
@@ -504,13 +587,18 @@ int actor_run(const actor_opts_t *o, volatile sig_atomic_t *stop, actor_counters
     memset(a.c, 0, sizeof *a.c);
     wire_limits_t lim = {.max_msg_bytes = (size_t)o->max_msg_bytes};
     a.dec = wire_decoder_new(&lim);
-    a.bufcap = (size_t)1 << 20;  /* hello, batches, resets and results stay far below this */
+    a.bufcap = (size_t)64 << 10;  /* hello and heartbeats; grown to the session's needs */
     a.buf = rl_malloc(a.bufcap);
+    if (gethostname(a.host, sizeof a.host) != 0) snprintf(a.host, sizeof a.host, "unknown");
+    a.host[WIRE_MAX_NAME] = 0;
+    for (char *c = a.host; *c; c++)
+        if (*c < 0x21 || *c > 0x7e || *c == '"' || *c == '\\') *c = '_';
+    a.last_learner = s_now_ms();
     a.zctx = zmq_ctx_new();
     int rc = 0;
     zmq_msg_t msg;
     zmq_msg_init(&msg);
-    while (!*stop) {
+    while (!*stop && !a.c->stopped) {
         if (!a.connected && s_connect(&a) < 0) { rc = -1; break; }
         double now = s_now_ms();
         int can_step = a.welcomed && !o->evaluator && a.credits_random + a.credits_policy > 0 &&
@@ -525,7 +613,7 @@ int actor_run(const actor_opts_t *o, volatile sig_atomic_t *stop, actor_counters
         for (int k = 0; k < 256 && zmq_msg_recv(&msg, a.dealer, ZMQ_DONTWAIT) >= 0; k++) {
             if (s_handle(&a, zmq_msg_data(&msg), zmq_msg_size(&msg)) < 0) { rc = -1; break; }
         }
-        if (rc < 0) break;
+        if (rc < 0 || a.c->stopped) break;
         while (a.sub && zmq_msg_recv(&msg, a.sub, ZMQ_DONTWAIT) >= 0)
             s_handle(&a, zmq_msg_data(&msg), zmq_msg_size(&msg));
         if (a.welcomed && !o->evaluator && a.credits_random + a.credits_policy > 0 &&
@@ -539,6 +627,12 @@ int actor_run(const actor_opts_t *o, volatile sig_atomic_t *stop, actor_counters
             if (a.welcomed) s_heartbeat(&a);
             else a.last_send = now;
         }
+        if (o->give_up_ms > 0 && now - a.last_learner > o->give_up_ms) {
+            LOG_E("actor %u: no learner at %s for %.0f s: giving up", a.id, o->learner,
+                  (now - a.last_learner) / 1e3);
+            rc = -2;
+            break;
+        }
         if (a.connected && now - a.last_recv > o->timeout_ms) {
             LOG_W("actor %u: no word from the learner for %.1f s: reconnecting", a.id,
                   (now - a.last_recv) / 1e3);
@@ -546,7 +640,7 @@ int actor_run(const actor_opts_t *o, volatile sig_atomic_t *stop, actor_counters
             a.c->reconnects++;
         }
     }
-    if (a.welcomed) s_flush(&a);  /* whatever is pending, then a short linger */
+    if (a.welcomed && !a.c->stopped && rc == 0) s_flush(&a);  /* pending data, a short linger */
     zmq_msg_close(&msg);
     s_close_sockets(&a, 500);
     zmq_ctx_term(a.zctx);

@@ -22,21 +22,30 @@ typedef struct {
     int64_t max_msg_bytes;             /* largest message accepted */
     int heartbeat_ms;                  /* send a heartbeat after this long without sending */
     int timeout_ms;                    /* no word from the learner this long: reconnect */
+    int give_up_ms;                    /* no learner this long: actor_run returns -2; 0 = never */
+    int ignore_stop;                   /* 1: on Stop wait for a learner to come back instead of
+                                          returning (a run to be resumed with more steps; tests) */
 } actor_opts_t;
 
-/* Defaults: one env, any id, 64 MiB messages, 1 s heartbeats, 10 s timeout; endpoints empty. */
+/* Defaults: one env, any id, 64 MiB messages, 1 s heartbeats, 10 s timeout, never give up;
+ * endpoints empty. */
 void actor_opts_default(actor_opts_t *o);
 
 /* What one actor_run did, for tests and the exit log. */
 typedef struct {
     uint64_t env_steps, episodes, batches_sent, transitions_sent, resets_sent;
     uint64_t weights_received, reconnects, evals_run, bad_messages;
+    uint64_t dropped_steps;      /* steps not sent: a value beyond the learner's bounds */
+    uint64_t credits_revoked;    /* times the learner took its credits back */
+    uint64_t send_stalls;        /* sends that found the queue to the learner full */
     uint64_t last_weight_version;
     uint32_t actor_id;
+    int stopped;                 /* the learner said the run is over (Stop) */
 } actor_counters_t;
 
-/* Runs until *stop is non-zero (checked at least every 100 ms). Returns 0 on a clean stop, -1
- * if it could not start (bad endpoint, unknown task); counters may be NULL. */
+/* Runs until *stop is non-zero (checked at least every 100 ms) or the learner sends Stop.
+ * Returns 0 on a clean stop or a Stop, -1 if it could not start (bad endpoint, unknown task),
+ * -2 after give_up_ms without a learner; counters may be NULL. */
 int actor_run(const actor_opts_t *o, volatile sig_atomic_t *stop, actor_counters_t *counters);
 
 #endif

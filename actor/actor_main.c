@@ -25,6 +25,7 @@ static void s_usage(FILE *f) {
             "  --id=N             actor id to ask for (a restarted actor keeps its id)\n"
             "  --heartbeat_ms=N   heartbeat interval (default 1000)\n"
             "  --timeout_ms=N     reconnect after this long without word from the learner (10000)\n"
+            "  --give_up_ms=N     exit with status 3 after this long without a learner (0 = never)\n"
             "  --log_level=L      debug|info|warn|error (default info)\n");
 }
 
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
         {"evaluator", no_argument, 0, 'e'},     {"envs", required_argument, 0, 'n'},
         {"id", required_argument, 0, 'i'},      {"heartbeat_ms", required_argument, 0, 'b'},
         {"timeout_ms", required_argument, 0, 't'}, {"log_level", required_argument, 0, 'g'},
+        {"give_up_ms", required_argument, 0, 'G'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int c;
     long v;
@@ -61,6 +63,7 @@ int main(int argc, char **argv) {
         case 'i': if (s_int("id", optarg, 1, 1000000, &v)) return 2; o.requested_id = (int)v; break;
         case 'b': if (s_int("heartbeat_ms", optarg, 10, 3600000, &v)) return 2; o.heartbeat_ms = (int)v; break;
         case 't': if (s_int("timeout_ms", optarg, 20, 36000000, &v)) return 2; o.timeout_ms = (int)v; break;
+        case 'G': if (s_int("give_up_ms", optarg, 0, 2000000000, &v)) return 2; o.give_up_ms = (int)v; break;
         case 'g':
             if (log_parse_level(optarg, &log_level) < 0) {
                 fprintf(stderr, "metasac-actor: --log_level: unknown level '%s'\n", optarg);
@@ -81,14 +84,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "metasac-actor: --timeout_ms must exceed --heartbeat_ms\n");
         return 2;
     }
-    char role[32];
-    snprintf(role, sizeof role, "%s%s", o.evaluator ? "evaluator" : "actor",
-             o.requested_id > 0 ? "" : "");
-    log_set_role(role);
+    log_set_role(o.evaluator ? "evaluator" : "actor");
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    return actor_run(&o, &s_stop, NULL) == 0 ? 0 : 1;
+    int rc = actor_run(&o, &s_stop, NULL);
+    return rc == 0 ? 0 : rc == -2 ? 3 : 1;
 }

@@ -186,7 +186,7 @@ static void s_ingest(void) {
     for (int i = 0; i < SENDERS; i++) pthread_join(snd[i], NULL);
     r.stop = 1;
     pthread_join(th, NULL);
-    uint64_t rejected = c->over_credit + c->unknown_peer;
+    uint64_t rejected = c->refused[REJECT_OVER_CREDIT] + c->refused[REJECT_UNKNOWN_PEER];
     for (int k = 1; k < WIRE_ERR_COUNT; k++) rejected += c->rejected[k];
     server_destroy(&r.s);
     printf("ingest (%d senders, %d Hopper transitions per message, SAC-v2 updating unthrottled)\n",

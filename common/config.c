@@ -22,6 +22,7 @@ static const char *const s_log_levels[] = {"debug", "info", "warn", "error", "of
 #define E_DBL(n, f, d, lo, hi, fl, h) {n, CONFIG_DOUBLE, F(f), d, 0, 0, lo, hi, fl, NULL, h}
 #define E_BOOL(n, f, d, h) {n, CONFIG_BOOL, F(f), d, 0, 0, 0, 0, 0, NULL, h}
 #define E_STR(n, f, d, h) {n, CONFIG_STRING, F(f), d, 1, CONFIG_STR_MAX - 1, 0, 0, 0, NULL, h}
+#define E_PATH(n, f, d, h) {n, CONFIG_STRING, F(f), d, 0, CONFIG_STR_MAX - 1, 0, 0, 0, NULL, h}
 #define E_ENUM(n, f, d, names, h) {n, CONFIG_ENUM, F(f), d, 0, 0, 0, 0, 0, names, h}
 
 /* THE table. Adding a key = one line here + one field in config_t; then regenerate
@@ -120,12 +121,13 @@ static const config_entry_t s_table[] = {
           "learner)."),
     E_INT("broadcast_interval", broadcast_interval, "1", 1, I32,
           "Learner updates between policy weight broadcasts."),
-    E_STR("learner_bind", learner_bind, "tcp://*:5555",
-          "ZeroMQ endpoint the learner's ROUTER binds (transitions, hello, credits)."),
+    E_STR("learner_bind", learner_bind, "tcp://127.0.0.1:5555",
+          "ZeroMQ endpoint the learner's ROUTER binds (transitions, hello, credits). An address "
+          "other hosts can reach (tcp://*:5555) needs curve_secret_key, or insecure."),
     E_STR("learner_connect", learner_connect, "tcp://127.0.0.1:5555",
           "ZeroMQ endpoint actors connect their DEALER to."),
-    E_STR("weights_bind", weights_bind, "tcp://*:5556",
-          "ZeroMQ endpoint the learner's weight PUB binds."),
+    E_STR("weights_bind", weights_bind, "tcp://127.0.0.1:5556",
+          "ZeroMQ endpoint the learner's weight PUB binds (same rule as learner_bind)."),
     E_STR("weights_connect", weights_connect, "tcp://127.0.0.1:5556",
           "ZeroMQ endpoint actors connect their weight SUB to."),
     E_I64("max_msg_bytes", max_msg_bytes, "67108864", 1024, (int64_t)1 << 31,
@@ -133,6 +135,36 @@ static const config_entry_t s_table[] = {
     E_INT("heartbeat_ms", heartbeat_ms, "1000", 10, 3600000, "Heartbeat interval."),
     E_INT("heartbeat_timeout_ms", heartbeat_timeout_ms, "10000", 10, 36000000,
           "A peer silent this long is considered gone."),
+    /* trust */
+    E_DBL("max_abs_obs", max_abs_obs, "1e5", 0.0, 1e30, CONFIG_MIN_OPEN,
+          "Largest observation (and reset state) magnitude accepted; a batch with a larger "
+          "value is refused (random Humanoid episodes reach about 5e3)."),
+    E_DBL("max_abs_reward", max_abs_reward, "1000", 0.0, 1e30, CONFIG_MIN_OPEN,
+          "Largest per-step reward magnitude accepted; a batch with a larger one is refused."),
+    E_INT("credit_timeout_ms", credit_timeout_ms, "3000", 10, 3600000,
+          "Credits an actor holds this long without sending transitions are taken back and "
+          "shared among the others; such an actor gets one batch of credits at a time, after "
+          "a growing pause, until it sends again."),
+    E_INT("max_peers", max_peers, "1024", 1, 65536,
+          "Actors and evaluators connected at most; when full, the longest-idle peer is evicted "
+          "for a new one."),
+    E_INT("max_peers_per_host", max_peers_per_host, "256", 1, 65536,
+          "Peers from one network address at most (its longest-idle peer is evicted first)."),
+    E_INT("rollback_interval", rollback_interval, "100", 1, 1000000,
+          "Updates between verified snapshots of the learner's networks and optimizers; an "
+          "update that produces a non-finite loss or parameter is undone by going back to the "
+          "last snapshot."),
+    E_INT("log_interval_ms", log_interval_ms, "10000", 0, 3600000,
+          "Repeated warnings of one kind about one peer are logged once per interval, with a "
+          "count; 0 logs every one."),
+    E_PATH("curve_secret_key", curve_secret_key, "",
+           "CURVE secret key file of the learner (metasac-keygen); empty = no encryption. With "
+           "it, only actors whose public key is in curve_authorized_keys get in."),
+    E_PATH("curve_authorized_keys", curve_authorized_keys, "",
+           "File of allowed actor public keys, one per line (re-read when it changes)."),
+    E_BOOL("insecure", insecure, "false",
+           "Allow binding an address other hosts can reach without CURVE (anyone who can reach "
+           "the port can then send data); a warning is logged at every start."),
 };
 
 #define S_N (sizeof s_table / sizeof s_table[0])
@@ -388,6 +420,10 @@ int config_check(const config_t *cfg, char *err, size_t errlen) {
         return s_err(err, errlen,
                      "config: key 'heartbeat_timeout_ms': %d must exceed heartbeat_ms %d",
                      cfg->heartbeat_timeout_ms, cfg->heartbeat_ms);
+    if (!cfg->curve_secret_key[0] != !cfg->curve_authorized_keys[0])
+        return s_err(err, errlen,
+                     "config: keys 'curve_secret_key' and 'curve_authorized_keys' go together "
+                     "(set both for CURVE, neither without)");
     return 0;
 }
 

@@ -87,6 +87,17 @@ typedef struct {
     int64_t max_msg_bytes;
     int heartbeat_ms;
     int heartbeat_timeout_ms;
+    /* trust: what the learner accepts from the network */
+    double max_abs_obs;           /* |observation| and |reset state| above this: batch refused */
+    double max_abs_reward;        /* |reward| above this: batch refused */
+    int credit_timeout_ms;        /* credits held this long without sending are taken back */
+    int max_peers;                /* connected actors + evaluators at most */
+    int max_peers_per_host;       /* of them from one network address */
+    int rollback_interval;        /* updates between verified snapshots (non-finite guard) */
+    int log_interval_ms;          /* repeated warnings of one kind from one peer: one line per */
+    char curve_secret_key[CONFIG_STR_MAX];       /* learner's CURVE secret key file; "" = none */
+    char curve_authorized_keys[CONFIG_STR_MAX];  /* allowed actor public keys, one per line */
+    bool insecure;                /* allow a non-loopback bind without CURVE */
 } config_t;
 
 typedef enum {

@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
@@ -49,4 +50,71 @@ void log_write(log_level_t level, const char *file, int line, const char *fmt, .
              tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000), tags[level], base, line);
     fprintf(stderr, "%s %s\n", head, msg);
     if (s_file) fprintf(s_file, "%s %s\n", head, msg);
+}
+
+/* ---- rate limiting ---- */
+
+typedef struct {
+    int used;
+    unsigned kind;
+    uint64_t who;
+    double t_line;        /* when the last line of this pair was written */
+    uint64_t dropped;     /* lines dropped since */
+} s_slot_t;
+
+struct log_limiter {
+    double interval_ms;
+    s_slot_t slot[LOG_LIMITER_SLOTS];
+};
+
+log_limiter_t *log_limiter_new(double interval_ms) {
+    log_limiter_t *l = calloc(1, sizeof *l);
+    if (!l) {
+        fprintf(stderr, "FATAL %s:%d: out of memory\n", __FILE__, __LINE__);
+        abort();
+    }
+    l->interval_ms = interval_ms;
+    return l;
+}
+
+void log_limiter_destroy(log_limiter_t **self_p) {
+    if (!self_p || !*self_p) return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static s_slot_t *s_slot(log_limiter_t *l, unsigned kind, uint64_t who) {
+    uint64_t h = (who + 0x9e3779b97f4a7c15ull * (kind + 1u)) * 0xbf58476d1ce4e5b9ull;
+    return &l->slot[(h >> 40) % LOG_LIMITER_SLOTS];
+}
+
+int log_limiter_pass(log_limiter_t *l, unsigned kind, uint64_t who, double now_ms,
+                     uint64_t *suppressed) {
+    if (suppressed) *suppressed = 0;
+    if (l->interval_ms <= 0) return 1;
+    s_slot_t *s = s_slot(l, kind, who);
+    if (!s->used || s->kind != kind || s->who != who) {
+        *s = (s_slot_t){1, kind, who, now_ms, 0};
+        return 1;
+    }
+    if (now_ms - s->t_line < l->interval_ms) {
+        s->dropped++;
+        return 0;
+    }
+    if (suppressed) *suppressed = s->dropped;
+    s->t_line = now_ms;
+    s->dropped = 0;
+    return 1;
+}
+
+void log_limiter_flush(log_limiter_t *l, double now_ms,
+                       void (*fn)(void *ctx, unsigned kind, uint64_t who, uint64_t dropped),
+                       void *ctx) {
+    for (int i = 0; i < LOG_LIMITER_SLOTS; i++) {
+        s_slot_t *s = &l->slot[i];
+        if (!s->used || s->dropped == 0 || now_ms - s->t_line < l->interval_ms) continue;
+        fn(ctx, s->kind, s->who, s->dropped);
+        s->t_line = now_ms;
+        s->dropped = 0;
+    }
 }

@@ -37,6 +37,7 @@ const char *wire_strerror(int code) {
     case WIRE_ERR_RANGE: return "field value out of range";
     case WIRE_ERR_ARENA: return "decoded message exceeds the decode arena";
     case WIRE_ERR_BUFFER: return "output buffer too small";
+    case WIRE_ERR_DENORMAL: return "subnormal float";
     default: return "unknown wire error code";
     }
 }
@@ -54,6 +55,7 @@ const char *wire_body_name(Metasac__Envelope__BodyCase body) {
     case METASAC__ENVELOPE__BODY_EVAL_REQUEST: return "eval_request";
     case METASAC__ENVELOPE__BODY_EVAL_RESULT: return "eval_result";
     case METASAC__ENVELOPE__BODY_STATS: return "stats";
+    case METASAC__ENVELOPE__BODY_STOP: return "stop";
     default: return "unknown";
     }
 }
@@ -98,6 +100,7 @@ S_ENCODE_BODY(wire_encode_eval_request, Metasac__EvalRequest, eval_request,
 S_ENCODE_BODY(wire_encode_eval_result, Metasac__EvalResult, eval_result,
               METASAC__ENVELOPE__BODY_EVAL_RESULT)
 S_ENCODE_BODY(wire_encode_stats, Metasac__Stats, stats, METASAC__ENVELOPE__BODY_STATS)
+S_ENCODE_BODY(wire_encode_stop, Metasac__Stop, stop, METASAC__ENVELOPE__BODY_STOP)
 
 /* Bounds: a tag is 1 byte here (field numbers < 16), a varint at most 10 bytes, so a scalar
  * field costs <= 11, a length-delimited field <= 11 + payload; packed floats are 4 bytes, packed
@@ -107,7 +110,11 @@ S_ENCODE_BODY(wire_encode_stats, Metasac__Stats, stats, METASAC__ENVELOPE__BODY_
 
 size_t wire_transitions_bound(uint32_t n, uint32_t obs_dim, uint32_t act_dim) {
     size_t nn = n, floats = nn * obs_dim * 2 + nn * act_dim + nn;
-    return S_ENVELOPE + 6 * S_FIELD + 4 * S_FIELD + 4 * floats + 2 * (S_FIELD + nn);
+    return S_ENVELOPE + 7 * S_FIELD + 4 * S_FIELD + 4 * floats + 2 * (S_FIELD + nn);
+}
+
+size_t wire_eval_result_bound(uint32_t episodes) {
+    return S_ENVELOPE + 6 * S_FIELD + 2 * S_FIELD + (size_t)episodes * (8 + 10);
 }
 
 size_t wire_reset_states_bound(uint32_t n, uint32_t obs_dim) {
@@ -125,7 +132,7 @@ size_t wire_weights_bound(size_t n_params, size_t n_layout, size_t max_name) {
 size_t wire_welcome_bound(size_t n_params, size_t n_layout, size_t max_name, uint32_t act_dim,
                           size_t task_len) {
     return S_ENVELOPE + S_FIELD + task_len + 2 * S_FIELD + 2 * (S_FIELD + 4 * (size_t)act_dim) +
-           4 * S_FIELD + S_FIELD + s_weights_body_bound(n_params, n_layout, max_name);
+           8 * S_FIELD + S_FIELD + s_weights_body_bound(n_params, n_layout, max_name);
 }
 
 /* ---------------------------------------------------------------- validation */
@@ -145,10 +152,13 @@ static int s_fail(char *detail, size_t cap, int code, const char *fmt, ...) {
 
 #define FAIL(code, ...) return s_fail(detail, cap, (code), __VA_ARGS__)
 
-/* Index of the first non-finite value, or -1. */
-static long s_nonfinite_f(const float *x, size_t n) {
+/* Index of the first non-finite or subnormal value, or -1. */
+static long s_bad_f(const float *x, size_t n) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) bad |= !wire_float_ok(x[i]);  /* branch-free: vectorises */
+    if (!bad) return -1;
     for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i])) return (long)i;
+        if (!wire_float_ok(x[i])) return (long)i;
     return -1;
 }
 
@@ -163,8 +173,10 @@ static int s_floats(const char *what, const float *x, size_t got, uint64_t want,
                     size_t cap) {
     if (got != want) FAIL(WIRE_ERR_SHAPE, "%s has %zu values, expected %llu", what, got,
                           (unsigned long long)want);
-    long bad = s_nonfinite_f(x, got);
-    if (bad >= 0) FAIL(WIRE_ERR_NONFINITE, "%s[%ld] = %g", what, bad, (double)x[bad]);
+    long bad = s_bad_f(x, got);
+    if (bad >= 0)
+        FAIL(isfinite(x[bad]) ? WIRE_ERR_DENORMAL : WIRE_ERR_NONFINITE, "%s[%ld] = %g", what, bad,
+             (double)x[bad]);
     return WIRE_OK;
 }
 
@@ -179,11 +191,31 @@ static int s_dims(const char *msg, uint32_t obs_dim, uint32_t act_dim, int has_a
     return WIRE_OK;
 }
 
+/* A short printable name (host, build version): what may go into logs and metric labels. */
+static int s_name(const char *what, const char *v, size_t max, char *detail, size_t cap) {
+    if (!v) return WIRE_OK;
+    size_t n = strnlen(v, max + 1);
+    if (n > max) FAIL(WIRE_ERR_RANGE, "%s longer than %zu bytes", what, max);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x21 || c > 0x7e || c == '"' || c == '\\')
+            FAIL(WIRE_ERR_RANGE, "%s has a character that is not printable ASCII (0x%02x)", what, c);
+    }
+    return WIRE_OK;
+}
+
 static int s_check_hello(const Metasac__Hello *m, char *detail, size_t cap) {
     if (m->role != METASAC__ROLE__ROLE_ACTOR && m->role != METASAC__ROLE__ROLE_EVALUATOR)
         FAIL(WIRE_ERR_RANGE, "hello: role %d is neither actor nor evaluator", (int)m->role);
-    if (m->num_envs == 0) FAIL(WIRE_ERR_RANGE, "hello: num_envs = 0");
-    return WIRE_OK;
+    if (m->num_envs == 0 || m->num_envs > WIRE_MAX_ENVS)
+        FAIL(WIRE_ERR_RANGE, "hello: num_envs %u not in [1, %u]", m->num_envs, WIRE_MAX_ENVS);
+    if (m->actor_id_request_case == METASAC__HELLO__ACTOR_ID_REQUEST_REQUESTED_ACTOR_ID &&
+        (m->requested_actor_id == 0 || m->requested_actor_id > WIRE_MAX_ACTOR_ID))
+        FAIL(WIRE_ERR_RANGE, "hello: requested actor id %u not in [1, %u]", m->requested_actor_id,
+             WIRE_MAX_ACTOR_ID);
+    int rc = s_name("hello.host", m->host, WIRE_MAX_NAME, detail, cap);
+    if (rc) return rc;
+    return s_name("hello.build_version", m->build_version, WIRE_MAX_NAME, detail, cap);
 }
 
 static int s_check_weights(const char *msg, const Metasac__PolicyWeights *m,
@@ -224,6 +256,10 @@ static int s_check_welcome(const Metasac__Welcome *m, const wire_limits_t *lim, 
         if (!(m->action_low[j] < m->action_high[j]))
             FAIL(WIRE_ERR_RANGE, "welcome: action bound %zu: low %g >= high %g", j,
                  (double)m->action_low[j], (double)m->action_high[j]);
+    if (!(m->max_abs_obs >= 0) || !(m->max_abs_reward >= 0) || !isfinite(m->max_abs_obs) ||
+        !isfinite(m->max_abs_reward))
+        FAIL(WIRE_ERR_RANGE, "welcome: bounds %g / %g", (double)m->max_abs_obs,
+             (double)m->max_abs_reward);
     if (!m->weights) FAIL(WIRE_ERR_SHAPE, "welcome: no weights");
     return s_check_weights("welcome.weights", m->weights, lim, detail, cap);
 }
@@ -246,6 +282,9 @@ static int s_check_transitions(const Metasac__TransitionBatch *m, const wire_lim
              "transitions: n=%u obs_dim=%u act_dim=%u but obs/act/rew/next_obs have "
              "%zu/%zu/%zu/%zu values",
              m->n, m->obs_dim, m->act_dim, m->n_obs, m->n_act, m->n_rew, m->n_next_obs);
+    for (size_t i = 0; i < n; i++)
+        if (m->terminated[i] && m->truncated[i])
+            FAIL(WIRE_ERR_RANGE, "transitions[%zu] is both terminated and truncated", i);
     if ((rc = s_floats("transitions.obs", m->obs, m->n_obs, no, detail, cap))) return rc;
     if ((rc = s_floats("transitions.act", m->act, m->n_act, na, detail, cap))) return rc;
     if ((rc = s_floats("transitions.rew", m->rew, m->n_rew, n, detail, cap))) return rc;
@@ -262,7 +301,9 @@ static int s_check_reset_states(const Metasac__ResetStates *m, const wire_limits
 }
 
 static int s_check_eval_result(const Metasac__EvalResult *m, char *detail, size_t cap) {
-    if (m->episodes == 0) FAIL(WIRE_ERR_RANGE, "eval_result: episodes = 0");
+    if (m->episodes == 0 || m->episodes > WIRE_MAX_EPISODES)
+        FAIL(WIRE_ERR_RANGE, "eval_result: episodes %u not in [1, %u]", m->episodes,
+             WIRE_MAX_EPISODES);
     if (m->n_returns != m->episodes || m->n_lengths != m->episodes)
         FAIL(WIRE_ERR_SHAPE, "eval_result: episodes=%u but %zu returns and %zu lengths",
              m->episodes, m->n_returns, m->n_lengths);
@@ -271,6 +312,19 @@ static int s_check_eval_result(const Metasac__EvalResult *m, char *detail, size_
     if (!isfinite(m->mean) || !isfinite(m->std))
         FAIL(WIRE_ERR_NONFINITE, "eval_result: mean %g std %g", m->mean, m->std);
     if (m->std < 0) FAIL(WIRE_ERR_RANGE, "eval_result: std %g < 0", m->std);
+    /* mean and std must be those of the returns it reports */
+    double mean = 0, var = 0, scale = 1;
+    for (size_t i = 0; i < m->n_returns; i++) {
+        mean += m->returns[i];
+        scale += fabs(m->returns[i]);
+        if (m->lengths[i] == 0) FAIL(WIRE_ERR_RANGE, "eval_result: episode %zu has length 0", i);
+    }
+    mean /= (double)m->n_returns;
+    for (size_t i = 0; i < m->n_returns; i++) var += (m->returns[i] - mean) * (m->returns[i] - mean);
+    double sd = sqrt(var / (double)m->n_returns), tol = 1e-6 * scale;
+    if (!(fabs(m->mean - mean) <= tol) || !(fabs(m->std - sd) <= tol))
+        FAIL(WIRE_ERR_RANGE, "eval_result: mean %g std %g, but the returns give %g and %g", m->mean,
+             m->std, mean, sd);
     return WIRE_OK;
 }
 
@@ -304,7 +358,9 @@ int wire_validate(const Metasac__Envelope *env, const wire_limits_t *lim, char *
         return WIRE_OK;
     case METASAC__ENVELOPE__BODY_EVAL_REQUEST:
         if (!env->eval_request) break;
-        if (env->eval_request->episodes == 0) FAIL(WIRE_ERR_RANGE, "eval_request: episodes = 0");
+        if (env->eval_request->episodes == 0 || env->eval_request->episodes > WIRE_MAX_EPISODES)
+            FAIL(WIRE_ERR_RANGE, "eval_request: episodes %u not in [1, %u]",
+                 env->eval_request->episodes, WIRE_MAX_EPISODES);
         return WIRE_OK;
     case METASAC__ENVELOPE__BODY_EVAL_RESULT:
         if (!env->eval_result) break;
@@ -315,6 +371,13 @@ int wire_validate(const Metasac__Envelope *env, const wire_limits_t *lim, char *
             FAIL(WIRE_ERR_NONFINITE, "stats: steps_per_sec %g", env->stats->steps_per_sec);
         if (env->stats->steps_per_sec < 0)
             FAIL(WIRE_ERR_RANGE, "stats: steps_per_sec %g < 0", env->stats->steps_per_sec);
+        if (env->stats->num_envs > WIRE_MAX_ENVS)
+            FAIL(WIRE_ERR_RANGE, "stats: num_envs %u > %u", env->stats->num_envs, WIRE_MAX_ENVS);
+        return s_name("stats.host", env->stats->host, WIRE_MAX_NAME, detail, cap);
+    case METASAC__ENVELOPE__BODY_STOP:
+        if (!env->stop) break;
+        if (env->stop->reason && strnlen(env->stop->reason, WIRE_MAX_TEXT + 1) > WIRE_MAX_TEXT)
+            FAIL(WIRE_ERR_RANGE, "stop: reason longer than %u bytes", WIRE_MAX_TEXT);
         return WIRE_OK;
     default:
         FAIL(WIRE_ERR_UNKNOWN_TYPE, "message type %d not known to this build",
@@ -391,6 +454,23 @@ int wire_decode(wire_decoder_t *d, const void *buf, size_t len, const Metasac__E
                           "%zu-byte frame needs more than the %zu-byte decode arena", len, d->cap);
         return s_fail(d->detail, sizeof d->detail, WIRE_ERR_DECODE,
                       "%zu bytes are not a protobuf Envelope", len);
+    }
+    switch (env->body_case) {  /* control messages have a small fixed size */
+    case METASAC__ENVELOPE__BODY_HELLO:
+    case METASAC__ENVELOPE__BODY_CREDITS:
+    case METASAC__ENVELOPE__BODY_HEARTBEAT:
+    case METASAC__ENVELOPE__BODY_EVAL_REQUEST:
+    case METASAC__ENVELOPE__BODY_STATS:
+    case METASAC__ENVELOPE__BODY_STOP:
+        if (len > WIRE_CONTROL_MAX_BYTES) {
+            d->used = 0;
+            return s_fail(d->detail, sizeof d->detail, WIRE_ERR_OVERSIZE,
+                          "a %zu-byte %s message (control messages are <= %u bytes)", len,
+                          wire_body_name(env->body_case), WIRE_CONTROL_MAX_BYTES);
+        }
+        break;
+    default:
+        break;
     }
     int rc = wire_validate(env, &d->lim, d->detail, sizeof d->detail);
     if (rc != WIRE_OK) {

@@ -19,7 +19,7 @@
 #include "metasac.pb-c.h"
 
 /* Bumped on any change an older peer would misread; peers of another version are refused. */
-#define WIRE_PROTOCOL_VERSION 1u
+#define WIRE_PROTOCOL_VERSION 2u
 
 /* Results. 0 is success; every failure is a distinct negative value. */
 typedef enum {
@@ -33,9 +33,20 @@ typedef enum {
     WIRE_ERR_RANGE = -7,        /* a scalar out of its allowed range (n = 0, unknown role, ...) */
     WIRE_ERR_ARENA = -8,        /* decoded form would exceed the decoder's arena (hostile input) */
     WIRE_ERR_BUFFER = -9,       /* encode: the output buffer is too small */
+    WIRE_ERR_DENORMAL = -10,    /* a subnormal float: no simulation produces one */
 } wire_err_t;
 
-#define WIRE_ERR_COUNT 10 /* number of codes including WIRE_OK: index counters by -code */
+#define WIRE_ERR_COUNT 11 /* number of codes including WIRE_OK: index counters by -code */
+
+/* Bounds every peer must respect, whatever the run's configuration. */
+#define WIRE_MAX_ACTOR_ID 1000000u    /* actor ids are 1..this (seed streams stay distinct) */
+#define WIRE_MAX_ENVS 4096u           /* Hello.num_envs */
+#define WIRE_MAX_EPISODES 100000u     /* EvalRequest/EvalResult episodes */
+#define WIRE_MAX_NAME 64u             /* host, build_version */
+#define WIRE_MAX_TEXT 256u            /* Stop.reason */
+/* Control messages (hello, credits, heartbeat, eval_request, stats, stop) are far smaller
+ * than this from any honest peer; a longer one is refused as WIRE_ERR_OVERSIZE. */
+#define WIRE_CONTROL_MAX_BYTES 1024u
 
 /* Static English text for a code ("ok", "undecodable bytes", ...); never NULL. */
 const char *wire_strerror(int code);
@@ -71,6 +82,7 @@ int64_t wire_encode_heartbeat(const Metasac__Heartbeat *body, uint8_t *buf, size
 int64_t wire_encode_eval_request(const Metasac__EvalRequest *body, uint8_t *buf, size_t cap);
 int64_t wire_encode_eval_result(const Metasac__EvalResult *body, uint8_t *buf, size_t cap);
 int64_t wire_encode_stats(const Metasac__Stats *body, uint8_t *buf, size_t cap);
+int64_t wire_encode_stop(const Metasac__Stop *body, uint8_t *buf, size_t cap);
 
 /* Upper bounds of encoded sizes, for sizing send buffers once at start-up.
  * Transitions: a batch of n with these dims. Weights: n_params floats and n_layout entries whose
@@ -81,6 +93,13 @@ size_t wire_reset_states_bound(uint32_t n, uint32_t obs_dim);
 size_t wire_weights_bound(size_t n_params, size_t n_layout, size_t max_name);
 size_t wire_welcome_bound(size_t n_params, size_t n_layout, size_t max_name, uint32_t act_dim,
                           size_t task_len);
+size_t wire_eval_result_bound(uint32_t episodes);
+
+/* 1 when x is finite and not subnormal (zero is fine): what every float on the wire must be. */
+static inline int wire_float_ok(float x) {
+    float a = x < 0 ? -x : x;
+    return a <= 3.40282347e+38f && (a >= 1.17549435e-38f || a == 0.0f);
+}
 
 /* Checks a message against lim exactly as the decoder does (senders may call it before sending
  * data they did not produce themselves). Returns WIRE_OK or a negative wire_err_t; if detail is

@@ -9,8 +9,16 @@
  * and ResetStates; new weights go out on the PUB socket every broadcast_interval updates. An
  * evaluator gets EvalRequest followed by the PolicyWeights to evaluate and answers EvalResult.
  * Both sides send Heartbeats; a peer silent for heartbeat_timeout_ms is dropped and its
- * unused credits are taken back. Anything malformed is rejected, counted by reason and logged
- * with the sender's id: it never reaches the replay buffer. */
+ * unused credits are taken back. At total_steps every peer is sent Stop.
+ *
+ * Every message is untrusted. The codec (common/wire.c) refuses what is not a well-formed
+ * message; the learner then refuses what makes no sense for this run (values outside the task's
+ * bounds, sequence numbers that repeat or skip, more credits used than granted, reset states
+ * that are not initial states of the task, ...), counts it by reason, names the sender in a
+ * rate-limited log line and returns the batch's credits. Credits go round-robin to the live
+ * actors; an actor that holds credits for credit_timeout_ms without sending loses them. An
+ * update that produces a non-finite value is undone, and non-finite weights are never
+ * published or checkpointed. docs/DESIGN.md describes the conversation. */
 #ifndef METASAC_SERVER_H
 #define METASAC_SERVER_H
 
@@ -22,18 +30,44 @@
 
 typedef struct server server_t;
 
+/* Why the learner refused a message that decoded and validated as a protocol message (the
+ * codec's own refusals are counted by wire error code). Index server_counters_t.refused. */
+typedef enum {
+    REJECT_UNKNOWN_PEER,    /* data from a peer that never said hello (or was evicted) */
+    REJECT_WRONG_ID,        /* actor_id not the sender's, or a message its role does not send */
+    REJECT_OVER_CREDIT,     /* a batch larger than the sender's outstanding credits */
+    REJECT_BAD_FRAMES,      /* a message of more than one frame, or an empty one */
+    REJECT_OBS_BOUND,       /* |obs| or |next_obs| above max_abs_obs */
+    REJECT_ACT_BOUND,       /* an action outside the task's bounds */
+    REJECT_REWARD_BOUND,    /* |reward| above max_abs_reward */
+    REJECT_SEQ_DUP,         /* a batch sequence number already seen (a duplicate) */
+    REJECT_SEQ_GAP,         /* a batch sequence number that skips ahead */
+    REJECT_FUTURE_VERSION,  /* weight_version newer than the learner's */
+    REJECT_STALE_EPOCH,     /* steps taken under credits the learner had taken back */
+    REJECT_RESET_RANGE,     /* a reset state outside the task's initial-state region */
+    REJECT_RESET_QUOTA,     /* more reset states than the sender's episodes can explain */
+    REJECT_EVAL,            /* an eval result not asked for, or impossible for the task */
+    REJECT_HELLO_AGAIN,     /* a second hello on a connection that is registered */
+    REJECT_PEER_LIMIT,      /* no room for a new peer (table or per-host limit, nobody idle) */
+    REJECT_COUNT
+} server_reject_t;
+
+/* "unknown_peer", "wrong_id", ...: static, for logs and metric labels; "?" out of range. */
+const char *server_reject_name(int reason);
+
 typedef struct {
     uint64_t env_steps;          /* transitions accepted into replay */
     uint64_t updates;            /* gradient updates done (= the current weight version) */
     uint64_t resets;             /* reset states received */
     uint64_t published;          /* weight broadcasts */
     uint64_t evals;              /* evaluation results received */
-    uint64_t rejected[WIRE_ERR_COUNT];  /* by wire error code (index -code) */
-    uint64_t unknown_peer;       /* data from a peer that never said hello */
-    uint64_t wrong_id;           /* actor_id field not the one this peer was given */
-    uint64_t over_credit;        /* a batch larger than the sender's outstanding credits */
-    uint64_t bad_frames;         /* multipart or empty frames */
+    uint64_t rejected[WIRE_ERR_COUNT];  /* refused by the codec, by wire error code (index -code) */
+    uint64_t refused[REJECT_COUNT];     /* refused by meaning, by server_reject_t */
+    uint64_t rejected_total;     /* sum of both */
     uint64_t peers_expired;      /* peers dropped after heartbeat_timeout_ms of silence */
+    uint64_t peers_evicted;      /* idle peers dropped to make room for a new one */
+    uint64_t credits_reclaimed;  /* times credits were taken back from a peer that held them */
+    uint64_t rollbacks;          /* updates undone because of a non-finite value */
     uint64_t hellos;             /* welcomes sent */
     int actors, evaluators;      /* connected now */
     double last_eval_mean;       /* NAN before the first */

@@ -239,6 +239,7 @@ static void s_learn(const config_t *cfg, act_h *a, pthread_t *ath, int start_act
         snprintf(a->o.weights, sizeof a->o.weights, "%s", server_endpoint(r.s, 1));
         a->o.heartbeat_ms = 50;
         a->o.timeout_ms = 2000;  /* a reconnect mid-run would lose a step: not under load */
+        a->o.ignore_stop = 1;    /* it outlives the learner that stops at N (and resumes) */
         a->stop = 0;
         pthread_create(ath, NULL, s_act_main, a);
     }

@@ -141,7 +141,7 @@ Test(runtime, two_actors_train_and_the_replay_ratio_holds, .init = s_quiet, .tim
               (unsigned long long)a[0].c.env_steps, (unsigned long long)a[1].c.env_steps);
     cr_expect(a[0].c.env_steps + a[1].c.env_steps >= steps);
     cr_expect(a[0].c.last_weight_version > 0, "actors picked up new weights");
-    cr_expect(c->rejected[-WIRE_ERR_DECODE] == 0 && c->unknown_peer == 0 && c->over_credit == 0);
+    cr_expect(c->rejected[-WIRE_ERR_DECODE] == 0 && c->refused[REJECT_UNKNOWN_PEER] == 0 && c->refused[REJECT_OVER_CREDIT] == 0);
     l.stop = 1;
     server_destroy(&l.s);
 }
@@ -334,12 +334,12 @@ Test(runtime, every_kind_of_bad_input_is_rejected_and_training_goes_on, .init = 
 
     double t0 = s_now();
     while (s_now() - t0 < 10 &&
-           (c->rejected[-WIRE_ERR_DECODE] < 1 || c->unknown_peer < 1 ||
+           (c->rejected[-WIRE_ERR_DECODE] < 1 || c->refused[REJECT_UNKNOWN_PEER] < 1 ||
             c->rejected[-WIRE_ERR_VERSION] < 1 || c->rejected[-WIRE_ERR_SHAPE] < 1 ||
             c->rejected[-WIRE_ERR_NONFINITE] < 2 || c->rejected[-WIRE_ERR_OVERSIZE] < 1))
         usleep(5000);
     cr_expect(c->rejected[-WIRE_ERR_DECODE] >= 1, "undecodable");
-    cr_expect(c->unknown_peer == 1, "unknown actor: %llu", (unsigned long long)c->unknown_peer);
+    cr_expect(c->refused[REJECT_UNKNOWN_PEER] == 1, "unknown actor: %llu", (unsigned long long)c->refused[REJECT_UNKNOWN_PEER]);
     cr_expect(c->rejected[-WIRE_ERR_VERSION] == 1, "version");
     cr_expect(c->rejected[-WIRE_ERR_SHAPE] == 1, "shape");
     cr_expect(c->rejected[-WIRE_ERR_NONFINITE] == 2, "NaN and Inf");

@@ -111,7 +111,7 @@ Test(wire, roundtrip_hello) {
     h.num_envs = 8;
     h.build_version = "v1.2-3-gabc";
     h.actor_id_request_case = METASAC__HELLO__ACTOR_ID_REQUEST_REQUESTED_ACTOR_ID;
-    h.requested_actor_id = 0; /* presence matters: id 0 requested, not "any" */
+    h.requested_actor_id = 1; /* presence matters: id 1 requested, not "any" */
     int64_t n = wire_encode_hello(&h, buf, sizeof buf);
     wire_decoder_t *d = s_decoder(0, 0, 0);
     const Metasac__Envelope *env;
@@ -122,7 +122,7 @@ Test(wire, roundtrip_hello) {
     cr_assert_str_eq(env->hello->build_version, "v1.2-3-gabc");
     cr_assert_eq(env->hello->actor_id_request_case,
                  METASAC__HELLO__ACTOR_ID_REQUEST_REQUESTED_ACTOR_ID);
-    cr_assert_eq(env->hello->requested_actor_id, 0);
+    cr_assert_eq(env->hello->requested_actor_id, 1);
     /* Absent request: "any id". */
     h.actor_id_request_case = METASAC__HELLO__ACTOR_ID_REQUEST__NOT_SET;
     n = wire_encode_hello(&h, buf, sizeof buf);
@@ -242,7 +242,7 @@ Test(wire, roundtrip_small_messages) {
     Metasac__EvalResult r = METASAC__EVAL_RESULT__INIT;
     r.actor_id = 1, r.weight_version = 42, r.episodes = 3;
     r.n_returns = 3, r.returns = ret, r.n_lengths = 3, r.lengths = len;
-    r.mean = 99.25, r.std = 83.5;
+    r.mean = 99.25, r.std = sqrt((1.25 * 1.25 + 101.0 * 101.0 + 102.25 * 102.25) / 3);
     n = wire_encode_eval_result(&r, buf, sizeof buf);
     cr_assert_eq(wire_decode(d, buf, (size_t)n, &env), WIRE_OK, "%s", wire_decoder_detail(d));
     cr_assert_eq(env->body_case, METASAC__ENVELOPE__BODY_EVAL_RESULT);
@@ -250,7 +250,7 @@ Test(wire, roundtrip_small_messages) {
     cr_assert_eq(memcmp(env->eval_result->returns, ret, sizeof ret), 0);
     cr_assert_eq(memcmp(env->eval_result->lengths, len, sizeof len), 0);
     cr_assert_eq(env->eval_result->mean, 99.25);
-    cr_assert_eq(env->eval_result->std, 83.5);
+    cr_assert_eq(env->eval_result->std, r.std);
 
     Metasac__Stats s = METASAC__STATS__INIT;
     s.actor_id = 2, s.env_steps = 1u << 30, s.episodes = 7, s.batches_sent = 11;
@@ -515,8 +515,8 @@ Test(wire, reject_oversize) {
 Test(wire, reject_unknown_type) {
     wire_decoder_t *d = s_decoder(0, 0, 0);
     const Metasac__Envelope *env;
-    /* version 1, then field 15 (a body type from the future), length 0 */
-    const uint8_t future[] = {0x08, 0x01, 0x7a, 0x00};
+    /* the current version, then field 15 (a body type from the future), length 0 */
+    const uint8_t future[] = {0x08, (uint8_t)WIRE_PROTOCOL_VERSION, 0x7a, 0x00};
     cr_assert_eq(wire_decode(d, future, sizeof future, &env), WIRE_ERR_UNKNOWN_TYPE);
     /* version 1 and no body at all */
     Metasac__Envelope e;
@@ -587,7 +587,7 @@ Test(wire, decoder_reuse_after_reject) {
 Test(wire, codes_are_distinct_and_named) {
     int codes[] = {WIRE_OK, WIRE_ERR_DECODE, WIRE_ERR_VERSION, WIRE_ERR_OVERSIZE,
                    WIRE_ERR_UNKNOWN_TYPE, WIRE_ERR_SHAPE, WIRE_ERR_NONFINITE, WIRE_ERR_RANGE,
-                   WIRE_ERR_ARENA, WIRE_ERR_BUFFER};
+                   WIRE_ERR_ARENA, WIRE_ERR_BUFFER, WIRE_ERR_DENORMAL};
     cr_assert_eq(sizeof codes / sizeof *codes, WIRE_ERR_COUNT);
     for (int i = 0; i < WIRE_ERR_COUNT; i++) {
         cr_assert_eq(codes[i], -i, "codes index counters by -code");

@@ -436,6 +436,9 @@ int task_step(task_env_t *env, const float *action, float *obs, task_step_t *out
             for (int i = 0; i < spec->obs_dim; i++)
                 if (!isfinite(obs[i])) obs[i] = 0.0f;
     }
+    /* the time limit truncates only an episode that did not terminate: a transition is one or
+       the other (the target bootstraps after a truncation, never after a termination) */
+    if (out->terminated) out->truncated = 0;
     if (out->terminated || out->truncated) env->done = 1;
     return 0;
 }

@@ -31,7 +31,7 @@ typedef struct task_env_t task_env_t;
 typedef struct {
     double reward;   /* v2 reward of this step; 0 when the step was unstable */
     int terminated;  /* 1 if unhealthy after the step, or unstable; the episode is over */
-    int truncated;   /* 1 if this was step TASK_MAX_STEPS of the episode (may be set with terminated) */
+    int truncated;   /* 1 if this was step TASK_MAX_STEPS of the episode and it did not terminate */
     int unstable;    /* 1 if MuJoCo warned (bad qpos/qvel/qacc, ...) or the state went non-finite */
 } task_step_t;
 
