@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -763,4 +764,54 @@ Test(curve, pub_sub_reaches_the_allowed_subscriber_only, .init = s_setup, .fini 
     zmq_close(good);
     zmq_close(bad);
     s_server_close(&fx);
+}
+
+/* ---- metasac-keygen ---------------------------------------------------------------------- */
+
+/* Runs metasac-keygen with up to two arguments; returns the exit status, stdout in out. */
+static int s_keygen(const char *a1, const char *a2, char *out, size_t cap) {
+    const char *bin = getenv("METASAC_BIN_DIR");
+    cr_assert(bin, "METASAC_BIN_DIR names build/bin (make test sets it)");
+    char exe[512];
+    snprintf(exe, sizeof exe, "%s/metasac-keygen", bin);
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]);
+        freopen("/dev/null", "w", stderr);
+        execl(exe, exe, a1, a2, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < cap - 1 && (r = read(fds[0], out + n, cap - 1 - n)) > 0) n += (size_t)r;
+    out[n] = '\0';
+    close(fds[0]);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+Test(curve, keygen_program_exit_codes_and_output, .init = s_setup, .fini = s_teardown,
+     .timeout = 10) {
+    char out[512], pub[41];
+    cr_assert_eq(s_keygen(s_path("learner"), NULL, out, sizeof out), 0);
+    cr_assert_eq(curve_load_public(s_path("learner.pub"), pub, s_err_buf, sizeof s_err_buf), 0);
+    char expect[64];
+    snprintf(expect, sizeof expect, "%s\n", pub);
+    cr_assert_str_eq(out, expect);
+    cr_assert_eq(s_keygen("--public", s_path("learner.key"), out, sizeof out), 0);
+    cr_assert_str_eq(out, expect);
+    cr_assert_eq(s_keygen(s_path("learner"), NULL, out, sizeof out), 1, "overwrote a key");
+    chmod(s_path("learner.key"), 0644);
+    cr_assert_eq(s_keygen("--public", s_path("learner.key"), out, sizeof out), 1);
+    cr_assert_eq(s_keygen("--help", NULL, out, sizeof out), 0);
+    cr_assert_not_null(strstr(out, "usage"));
+    cr_assert_eq(s_keygen(NULL, NULL, out, sizeof out), 2);
+    cr_assert_eq(s_keygen("--bogus", NULL, out, sizeof out), 2);
+    cr_assert_eq(s_keygen("a", "b", out, sizeof out), 2);
 }
