@@ -12,7 +12,11 @@
  * -Wl,--wrap=rl__malloc -Wl,--wrap=free (Makefile: FUZZ_LDFLAGS_checkpoint), and the wrappers
  * below hand the library one recycled ASan-allocated block for allocations of >= 1 MiB (exact
  * size, so ASan's redzone still sits right after it and an overrun is still reported). Lost: a
- * use-after-free of that one buffer. Every other allocation goes straight through. */
+ * use-after-free of that one buffer. Every other allocation goes straight through.
+ *
+ * Known and reported, not fixed here (fuzz/corpus/checkpoint/repro-zero-rng.bin): the loader
+ * accepts an all-zero RNG state, with which rng_normal never returns; sampling is skipped for
+ * such a state so that the fuzzer does not hang on that seed. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     r->size, r->next, r->capacity, s_t.d0->size, s_t.d0->capacity);
             abort();
         }
-        if (r->size > 0) {
+        const uint64_t *w = s_t.rng.s;
+        if (r->size > 0 && (w[0] | w[1] | w[2] | w[3]) != 0) {
             batch_f b = replay_sample(r, &s_t.rng, 16, s_batch);
             (void)b;
         }

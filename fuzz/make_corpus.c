@@ -240,6 +240,20 @@ static void s_checkpoint_corpus(void) {
     p = s_save(&t, "walker2d", &n);
     s_write("checkpoint", "invalid-other-task.bin", p, n);
     free(p);
+    /* Reproducers of what the loader accepts but should not (tests/test_fuzz_corpus.c has a
+     * disabled test for each): a learner RNG state of four zero words (xoshiro256** then
+     * returns 0 forever and rng_normal loops forever on u1 <= 0), and a NaN spare normal. */
+    rng_t keep = t.rng;
+    memset(t.rng.s, 0, sizeof t.rng.s);
+    p = s_save(&t, TINY_TASK, &n);
+    s_write("checkpoint", "repro-zero-rng.bin", p, n);
+    free(p);
+    t.rng = keep;
+    t.rng.spare = NAN;
+    t.rng.has_spare = 1;
+    p = s_save(&t, TINY_TASK, &n);
+    s_write("checkpoint", "repro-nan-spare.bin", p, n);
+    free(p);
     tiny_free(&t);
 
     tiny_new_as(&t, 1, TINY_HIDDEN + 1, TINY_REPLAY);

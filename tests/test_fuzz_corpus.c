@@ -12,6 +12,7 @@
  *                              a reproducer of a bug not fixed yet has its own disabled test. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,4 +213,49 @@ Test(fuzz_corpus, checkpoint_seeds_load_or_are_refused_as_their_names_say) {
     cr_expect_geq(valid, 3, "only %zu valid checkpoint seeds (make fuzz-corpus)", valid);
     cr_expect_geq(invalid, 5, "only %zu invalid checkpoint seeds", invalid);
     s_free_seeds(v, n);
+}
+
+/* Loads fuzz/corpus/checkpoint/NAME into a fresh tiny learner; returns checkpoint_load_file's
+ * result and leaves the learner in *t (tiny_free it). */
+static int s_load_seed(const char *name, tiny_t *t) {
+    char path[256], err[512];
+    snprintf(path, sizeof path, "fuzz/corpus/checkpoint/%s", name);
+    tiny_new(t, 7);
+    ckpt_t c = tiny_view(t);
+    return checkpoint_load_file(path, &c, err, sizeof err);
+}
+
+/* Found by review while writing fuzz_checkpoint (checksums keep a fuzzer from getting there):
+ * learner/checkpoint.c restores the learner's xoshiro256** state without checking it. Four zero
+ * words are the one state xoshiro never leaves: rng_u64 returns 0 forever, so rng_normal's
+ * `do u1 = rng_uniform(r); while (u1 <= 0.0)` never ends and the resumed learner hangs in its
+ * first replay_sample. repro-zero-rng.bin is a checkpoint_save of such a state (with a valid
+ * checksum). Enable once checkpoint_load_file refuses it. */
+Test(fuzz_corpus, checkpoint_refuses_an_all_zero_rng_state, .disabled = true) {
+    tiny_t t;
+    cr_expect_eq(s_load_seed("repro-zero-rng.bin", &t), -1, "an all-zero RNG state is accepted");
+    tiny_free(&t);
+}
+
+/* Same class: rng_spare is restored without a finiteness check, so a NaN spare with
+ * rng_has_spare makes the next rng_normal return NaN (NaN policy noise in the first update).
+ * The loader also restores NaN/Inf in the agent state and the replay arrays unchecked. */
+Test(fuzz_corpus, checkpoint_refuses_a_nan_spare_normal, .disabled = true) {
+    tiny_t t;
+    cr_expect_eq(s_load_seed("repro-nan-spare.bin", &t), -1, "a NaN spare normal is accepted");
+    tiny_free(&t);
+}
+
+/* What the loader does today with the two reproducers (delete this test when enabling the two
+ * above; it proves their premise and notices when the behaviour changes):
+ * both load, and the zero state really is the fixed point that makes rng_normal hang. */
+Test(fuzz_corpus, the_rng_reproducers_load_today) {
+    tiny_t t;
+    cr_expect_eq(s_load_seed("repro-zero-rng.bin", &t), 0);
+    cr_expect(t.rng.s[0] == 0 && t.rng.s[1] == 0 && t.rng.s[2] == 0 && t.rng.s[3] == 0);
+    cr_expect_eq(rng_u64(&t.rng), 0, "xoshiro256** from zero returns 0");
+    tiny_free(&t);
+    cr_expect_eq(s_load_seed("repro-nan-spare.bin", &t), 0);
+    cr_expect(t.rng.has_spare && isnan(rng_normal(&t.rng)));
+    tiny_free(&t);
 }
