@@ -141,7 +141,8 @@ fuzz: fuzz-build
 	done
 fuzz-build:
 	@deploy/install-deps.sh --fuzz
-	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) \
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) \
+	    CC="$(FUZZ_CC) -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt" \
 	    SAN=fuzzer-no-link,address,undefined $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/bin/fuzz_%)
 $(BUILD)/fuzz/bin/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(LIB)
 	@mkdir -p $(@D)
