@@ -142,7 +142,8 @@ fuzz: fuzz-build
 fuzz-build:
 	@deploy/install-deps.sh --fuzz
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) \
-	    CC="$(FUZZ_CC) -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt" \
+	    CC="$(FUZZ_CC) -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt \
+	        -fsanitize-ignorelist=fuzz/sanitize-ignore.txt" \
 	    SAN=fuzzer-no-link,address,undefined $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/bin/fuzz_%)
 $(BUILD)/fuzz/bin/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(LIB)
 	@mkdir -p $(@D)
