@@ -121,6 +121,8 @@ clean:
 # the committed corpus never grows. Crashes land in build-fuzz/crash/. FUZZ_ARGS adds flags.
 # One process, one target at a time (no -jobs: libFuzzer's -jobs writes fuzz-N.log into the cwd).
 # `make fuzz-corpus` regenerates the seeds (fuzz/make_corpus.c) after a format change.
+# fuzz/coverage-ignore.txt and fuzz/sanitize-ignore.txt are compiler flags: rm -rf build-fuzz
+# after editing them (make does not track flags).
 FUZZ_CC      ?= clang-14
 FUZZ_BUILD   := build-fuzz
 FUZZ_SECONDS ?= 60
