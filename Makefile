@@ -6,6 +6,7 @@
 #   make run        the README's main job
 #   make SAN=address,undefined test   the same tests under sanitizers (separate build dir)
 #   make install PREFIX=/usr/local    programs to bin/, task models to share/metasac/models
+#   make fuzz       libFuzzer targets fuzz/fuzz_*.c (clang-14) run FUZZ_SECONDS each; make fuzz-corpus
 #
 # Layout convention: every */*_main.c is a program (metasac-<name>); every other .c under
 # common/, learner/, actor/ goes into the static library; every tests/test_*.c is linked into
@@ -113,5 +114,48 @@ install: $(PROGRAMS)
 
 clean:
 	rm -rf build build-*
+
+# Fuzzing: every fuzz/fuzz_*.c is a libFuzzer target. The library is rebuilt by clang-14 with
+# the sanitizers in build-fuzz/ (same rules, SAN=fuzzer-no-link,...); each target runs for
+# FUZZ_SECONDS over a scratch copy of its seeds fuzz/corpus/NAME/ in build-fuzz/corpus/NAME/, so
+# the committed corpus never grows. Crashes land in build-fuzz/crash/. FUZZ_ARGS adds flags.
+# One process, one target at a time (no -jobs: libFuzzer's -jobs writes fuzz-N.log into the cwd).
+# `make fuzz-corpus` regenerates the seeds (fuzz/make_corpus.c) after a format change.
+# fuzz/coverage-ignore.txt and fuzz/sanitize-ignore.txt are compiler flags: rm -rf build-fuzz
+# after editing them (make does not track flags).
+FUZZ_CC      ?= clang-14
+FUZZ_BUILD   := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_ARGS    ?=
+FUZZ_NAMES   := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+.PHONY: fuzz fuzz-build fuzz-corpus
+fuzz: fuzz-build
+	@mkdir -p $(FUZZ_BUILD)/crash
+	@for t in $(FUZZ_NAMES); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$t && cp fuzz/corpus/$$t/* $(FUZZ_BUILD)/corpus/$$t/ && \
+	    echo "== fuzz_$$t: $(FUZZ_SECONDS) s (log: $(FUZZ_BUILD)/fuzz_$$t.log)" && \
+	    if ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1} $(FUZZ_BUILD)/fuzz/bin/fuzz_$$t \
+	        -max_len=65536 -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(FUZZ_BUILD)/crash/$$t- $(FUZZ_ARGS) $(FUZZ_BUILD)/corpus/$$t \
+	        >$(FUZZ_BUILD)/fuzz_$$t.log 2>&1; \
+	    then grep -E '^Done [0-9]+ runs' $(FUZZ_BUILD)/fuzz_$$t.log; \
+	    else tail -40 $(FUZZ_BUILD)/fuzz_$$t.log; echo "fuzz_$$t FAILED"; exit 1; fi; \
+	done
+fuzz-build:
+	@deploy/install-deps.sh --fuzz
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) \
+	    CC="$(FUZZ_CC) -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt \
+	        -fsanitize-ignorelist=fuzz/sanitize-ignore.txt" \
+	    SAN=fuzzer-no-link,address,undefined $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/bin/fuzz_%)
+$(BUILD)/fuzz/bin/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $(FUZZ_LDFLAGS_$*) $^ $(LDLIBS) -o $@
+# fuzz_checkpoint recycles the loader's 16 MiB record buffer (see fuzz/fuzz_checkpoint.c).
+FUZZ_LDFLAGS_checkpoint := -Wl,--wrap=rl__malloc -Wl,--wrap=free
+fuzz-corpus: deps
+	@$(MAKE) --no-print-directory $(BUILD)/fuzz/make_corpus
+	$(BUILD)/fuzz/make_corpus fuzz/corpus
+$(BUILD)/fuzz/make_corpus: $(BUILD)/fuzz/make_corpus.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
