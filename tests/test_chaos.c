@@ -770,8 +770,10 @@ Test(chaos, kill_and_restart_everything_at_random, .fini = s_fini, .timeout = CH
     /* every actor stepped: each one's last life ran the settle period, and logs its total */
     for (int i = 1; i <= CHAOS_ACTORS; i++) {
         long long n = s_actor_final_steps(s_p[i].log);
-        CHAOS_EXPECT(n > 0, "actor %d stepped %lld env steps in its last life (see %s)", i, n,
-                  s_p[i].log);
+        CHAOS_EXPECT(n > 0, "actor %d stepped %lld env steps in its last life (%.1f s, "
+                     "connected through the settle period with no kill; starved of credits? "
+                     "see %s and 'joined' in %s)", i, n, elapsed - (s_p[i].started - r.t0),
+                     s_p[i].log, r.log_path);
     }
     /* the evaluator reported */
     char evpath[300];
