@@ -333,6 +333,7 @@ typedef struct {
     unsigned long long res_steps, res_updates;
     int nckpt;                       /* "checkpoint at" lines */
     unsigned long long ckpt_steps, ckpt_updates; /* the last one */
+    unsigned long long ckpt_gap;     /* most env steps between two checkpoints (or the start) */
     int stopped;                     /* "stopped at" line (SIGTERM) */
     unsigned long long stop_steps, stop_updates;
     int nmetrics;
@@ -358,6 +359,8 @@ static void s_parse_life(const char *log, size_t lo, size_t hi, const char *met,
             s->res_steps = a;
             s->res_updates = b;
         } else if (s_steps_after(line, "learner: checkpoint at ", &a, &b)) {
+            unsigned long long from = s->nckpt ? s->ckpt_steps : s->res_steps;
+            if (a > from && a - from > s->ckpt_gap) s->ckpt_gap = a - from;
             s->nckpt++;
             s->ckpt_steps = a;
             s->ckpt_updates = b;
@@ -724,10 +727,10 @@ Test(chaos, kill_and_restart_everything_at_random, .fini = s_fini, .timeout = CH
         s_parse_life(log, l->log_off, hi, met, l->metrics_off, mhi, &st);
         fprintf(stderr,
                 "chaos: learner life %d %.1f-%.1f s%s: %s %llu/%llu, reached %llu/%llu "
-                "(env steps/updates), %d checkpoints, %d metrics lines\n",
+                "(env steps/updates), %d checkpoints (largest gap %llu env steps), %d metrics lines\n",
                 i, l->t_start, l->t_end, l->killed ? " (SIGKILL)" : "",
                 st.resumed ? "resumed at" : "fresh at", st.res_steps, st.res_updates,
-                st.max_steps, st.max_updates, st.nckpt, st.nmetrics);
+                st.max_steps, st.max_updates, st.nckpt, st.ckpt_gap, st.nmetrics);
         /* resumed from a checkpoint whenever one existed */
         CHAOS_EXPECT(!l->ckpt_existed || st.resumed,
                   "learner life %d (started at %.1f s) did not resume although %s existed "
