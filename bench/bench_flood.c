@@ -28,10 +28,10 @@
  * flood, the messages/s the sender offered (taken by its sockets), the learner's rejection
  * counters, and the process's RSS growth during the floods (goal: bounded).
  *
- * The sender thread (and the I/O thread of its ZeroMQ context, which inherits it) runs at nice 19:
- * it stands for a remote machine, and on these 2-core machines it would otherwise take the
- * learner's core; the learner is charged for its own receiving, decoding, rejecting and memory.
- * FLOOD_NICE=0 runs it at normal priority.
+ * The sender runs at normal priority, so on these 2-core machines the figures include the CPU it
+ * takes from the learner. FLOOD_NICE=19 runs it (and the I/O thread of its ZeroMQ context, which
+ * inherits the value) at nice 19, standing for a remote machine, on an otherwise idle machine
+ * only: on a loaded one a niced sender gets almost no CPU and offers next to nothing.
  *
  * A stall (no update for STALL_S seconds) stops the phase, is reported with what was being sent,
  * and the run waits for the learner to recover once the sender is gone; a learner that does not
@@ -138,7 +138,7 @@ typedef struct {
 
 static void *s_socket(attacker_t *x, int sndhwm) {
     void *d = zmq_socket(x->ctx, ZMQ_DEALER);
-    int linger = 0, rcvhwm = 16;
+    int linger = 0, rcvhwm = 0;  /* never pause the input: read everything */
     zmq_setsockopt(d, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(d, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm);
     zmq_setsockopt(d, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
@@ -582,7 +582,7 @@ int main(int argc, char **argv) {
     static attacker_t x;  /* large; zero-initialised */
     s_kinds(&x, argc > 1 ? argv[1] : getenv("FLOOD_KINDS"));
     const char *nv = getenv("FLOOD_NICE");
-    x.nice = nv ? atoi(nv) : 19;
+    x.nice = nv ? atoi(nv) : 0;
 
     config_t cfg;
     config_defaults(&cfg);
