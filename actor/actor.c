@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "alloc.h"
+#include "curve.h"
 #include "log.h"
 #include "nn.h"
 #include "rng.h"
@@ -46,6 +47,8 @@ typedef struct {
     double last_recv, last_send;
     double last_learner;       /* last message from a learner (or the start) */
     char host[WIRE_MAX_NAME + 1];
+    int curve;                 /* keys below are loaded */
+    char server_pub[41], my_secret[41], my_pub[41];
 
     /* the session, from the Welcome */
     uint32_t id;
@@ -129,6 +132,12 @@ static int s_connect(actor_t *a) {
     zmq_setsockopt(a->dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     zmq_setsockopt(a->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
     zmq_setsockopt(a->dealer, ZMQ_RECONNECT_IVL_MAX, &maxivl, sizeof maxivl);
+    char err[256];
+    if (a->curve && curve_client_setup(a->dealer, a->server_pub, a->my_secret, a->my_pub, err,
+                                       sizeof err) < 0) {
+        LOG_E("%s", err);
+        return -1;
+    }
     if (zmq_connect(a->dealer, a->o->learner) != 0) {
         LOG_E("cannot connect to learner endpoint '%s': %s", a->o->learner, zmq_strerror(errno));
         return -1;
@@ -140,6 +149,11 @@ static int s_connect(actor_t *a) {
         zmq_setsockopt(a->sub, ZMQ_LINGER, &linger, sizeof linger);
         zmq_setsockopt(a->sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         zmq_setsockopt(a->sub, ZMQ_SUBSCRIBE, "", 0);
+        if (a->curve && curve_client_setup(a->sub, a->server_pub, a->my_secret, a->my_pub, err,
+                                           sizeof err) < 0) {
+            LOG_E("%s", err);
+            return -1;
+        }
         if (zmq_connect(a->sub, a->o->weights) != 0) {
             LOG_E("cannot connect to weights endpoint '%s': %s", a->o->weights, zmq_strerror(errno));
             return -1;
@@ -581,6 +595,7 @@ static int s_handle(actor_t *a, const void *data, size_t len) {
 int actor_run(const actor_opts_t *o, volatile sig_atomic_t *stop, actor_counters_t *counters) {
     actor_counters_t local;
     actor_t a;
+    int rc = 0;
     memset(&a, 0, sizeof a);
     a.o = o;
     a.c = counters ? counters : &local;
@@ -594,11 +609,24 @@ int actor_run(const actor_opts_t *o, volatile sig_atomic_t *stop, actor_counters
     for (char *c = a.host; *c; c++)
         if (*c < 0x21 || *c > 0x7e || *c == '"' || *c == '\\') *c = '_';
     a.last_learner = s_now_ms();
+    if (o->curve_server_key[0] || o->curve_key[0]) {
+        char err[512];
+        if (!o->curve_server_key[0] || !o->curve_key[0]) {
+            LOG_E("CURVE needs both the learner's public key and this actor's secret key");
+            rc = -1;
+        } else if (curve_available(err, sizeof err) < 0 ||
+                   curve_load_public(o->curve_server_key, a.server_pub, err, sizeof err) < 0 ||
+                   curve_load_secret(o->curve_key, a.my_secret, a.my_pub, err, sizeof err) < 0) {
+            LOG_E("%s", err);
+            rc = -1;
+        } else {
+            a.curve = 1;
+        }
+    }
     a.zctx = zmq_ctx_new();
-    int rc = 0;
     zmq_msg_t msg;
     zmq_msg_init(&msg);
-    while (!*stop && !a.c->stopped) {
+    while (rc == 0 && !*stop && !a.c->stopped) {
         if (!a.connected && s_connect(&a) < 0) { rc = -1; break; }
         double now = s_now_ms();
         int can_step = a.welcomed && !o->evaluator && a.credits_random + a.credits_policy > 0 &&

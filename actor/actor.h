@@ -23,6 +23,8 @@ typedef struct {
     int heartbeat_ms;                  /* send a heartbeat after this long without sending */
     int timeout_ms;                    /* no word from the learner this long: reconnect */
     int give_up_ms;                    /* no learner this long: actor_run returns -2; 0 = never */
+    char curve_server_key[ACTOR_ENDPOINT_MAX];  /* learner's public key file; "" = no CURVE */
+    char curve_key[ACTOR_ENDPOINT_MAX];         /* this actor's secret key file */
     int ignore_stop;                   /* 1: on Stop wait for a learner to come back instead of
                                           returning (a run to be resumed with more steps; tests) */
 } actor_opts_t;

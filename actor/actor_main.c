@@ -26,6 +26,9 @@ static void s_usage(FILE *f) {
             "  --heartbeat_ms=N   heartbeat interval (default 1000)\n"
             "  --timeout_ms=N     reconnect after this long without word from the learner (10000)\n"
             "  --give_up_ms=N     exit with status 3 after this long without a learner (0 = never)\n"
+            "  --curve_server_key=FILE  the learner's CURVE public key (metasac-keygen)\n"
+            "  --curve_key=FILE   this actor's CURVE secret key (its public key must be in the\n"
+            "                     learner's curve_authorized_keys)\n"
             "  --log_level=L      debug|info|warn|error (default info)\n");
 }
 
@@ -51,6 +54,7 @@ int main(int argc, char **argv) {
         {"id", required_argument, 0, 'i'},      {"heartbeat_ms", required_argument, 0, 'b'},
         {"timeout_ms", required_argument, 0, 't'}, {"log_level", required_argument, 0, 'g'},
         {"give_up_ms", required_argument, 0, 'G'},
+        {"curve_server_key", required_argument, 0, 'S'}, {"curve_key", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int c;
     long v;
@@ -63,6 +67,8 @@ int main(int argc, char **argv) {
         case 'i': if (s_int("id", optarg, 1, 1000000, &v)) return 2; o.requested_id = (int)v; break;
         case 'b': if (s_int("heartbeat_ms", optarg, 10, 3600000, &v)) return 2; o.heartbeat_ms = (int)v; break;
         case 't': if (s_int("timeout_ms", optarg, 20, 36000000, &v)) return 2; o.timeout_ms = (int)v; break;
+        case 'S': snprintf(o.curve_server_key, sizeof o.curve_server_key, "%s", optarg); break;
+        case 'K': snprintf(o.curve_key, sizeof o.curve_key, "%s", optarg); break;
         case 'G': if (s_int("give_up_ms", optarg, 0, 2000000000, &v)) return 2; o.give_up_ms = (int)v; break;
         case 'g':
             if (log_parse_level(optarg, &log_level) < 0) {

@@ -475,9 +475,7 @@ static int s_tick(watch_t *w) {
 }
 
 static uint64_t s_rejected(const server_counters_t *c) {
-    uint64_t r = c->unknown_peer + c->wrong_id + c->over_credit + c->bad_frames;
-    for (int k = 1; k < WIRE_ERR_COUNT; k++) r += c->rejected[k];
-    return r;
+    return c->rejected_total;
 }
 
 static uint64_t s_sent_total(attacker_t *x) {
@@ -508,11 +506,12 @@ static void s_measure(watch_t *w, double secs, meas_t *m) {
 }
 
 static void s_print_counters(const char *indent, const server_counters_t *c) {
-    printf("%sunknown_peer %llu, wrong_id %llu, over_credit %llu, bad_frames %llu, "
-           "peers_expired %llu, hellos %llu, actors now %d\n", indent,
-           (unsigned long long)c->unknown_peer, (unsigned long long)c->wrong_id,
-           (unsigned long long)c->over_credit, (unsigned long long)c->bad_frames,
-           (unsigned long long)c->peers_expired, (unsigned long long)c->hellos, c->actors);
+    printf("%srefused:", indent);
+    for (int k = 0; k < REJECT_COUNT; k++)
+        if (c->refused[k]) printf(" %s %llu", server_reject_name(k), (unsigned long long)c->refused[k]);
+    printf("\n%speers_expired %llu, evicted %llu, credits reclaimed %llu, hellos %llu, actors now %d\n",
+           indent, (unsigned long long)c->peers_expired, (unsigned long long)c->peers_evicted,
+           (unsigned long long)c->credits_reclaimed, (unsigned long long)c->hellos, c->actors);
     printf("%scodec:", indent);
     for (int k = 1; k < WIRE_ERR_COUNT; k++)
         if (k != -WIRE_ERR_BUFFER) printf("%s %s %llu", k > 1 ? "," : "", wire_strerror(-k),

@@ -455,6 +455,18 @@ int wire_decode(wire_decoder_t *d, const void *buf, size_t len, const Metasac__E
         return s_fail(d->detail, sizeof d->detail, WIRE_ERR_DECODE,
                       "%zu bytes are not a protobuf Envelope", len);
     }
+    /* protobuf-c keeps a field numbered 0 (invalid protobuf) as an unknown field, and then
+       cannot re-encode the message: refuse it */
+    const ProtobufCMessage *body = env->body_case != METASAC__ENVELOPE__BODY__NOT_SET
+                                       ? (const ProtobufCMessage *)env->hello : NULL;
+    for (int k = 0; k < 2; k++) {
+        const ProtobufCMessage *m = k ? body : &env->base;
+        for (unsigned i = 0; m && i < m->n_unknown_fields; i++)
+            if (m->unknown_fields[i].tag == 0) {
+                d->used = 0;
+                return s_fail(d->detail, sizeof d->detail, WIRE_ERR_DECODE, "a field numbered 0");
+            }
+    }
     switch (env->body_case) {  /* control messages have a small fixed size */
     case METASAC__ENVELOPE__BODY_HELLO:
     case METASAC__ENVELOPE__BODY_CREDITS:

@@ -137,8 +137,15 @@ static void s_wire_corpus(void) {
     Metasac__EvalResult res = METASAC__EVAL_RESULT__INIT;
     res.actor_id = 9, res.weight_version = 1200, res.episodes = 3;
     res.n_returns = 3, res.returns = ret, res.n_lengths = 3, res.lengths = len;
-    res.mean = (ret[0] + ret[1] + ret[2]) / 3, res.std = 8.5;
+    res.mean = (ret[0] + ret[1] + ret[2]) / 3;
+    res.std = sqrt(((ret[0] - res.mean) * (ret[0] - res.mean) +
+                    (ret[1] - res.mean) * (ret[1] - res.mean) +
+                    (ret[2] - res.mean) * (ret[2] - res.mean)) / 3);
     s_wire("valid-eval_result.bin", wire_encode_eval_result(&res, s_buf, sizeof s_buf));
+
+    Metasac__Stop stop = METASAC__STOP__INIT;
+    stop.reason = "total_steps reached", stop.env_steps = 1000000;
+    s_wire("valid-stop.bin", wire_encode_stop(&stop, s_buf, sizeof s_buf));
 
     Metasac__Stats st = METASAC__STATS__INIT;
     st.actor_id = 3, st.weight_version = 1200, st.env_steps = 5000, st.episodes = 12;

@@ -1,6 +1,9 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <math.h>
+#include <time.h>
+#include <zlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +13,8 @@
 #include "alloc.h"
 #include "checkpoint.pb-c.h"
 
-static const char s_magic[8] = {'M', 'S', 'A', 'C', 'C', 'K', 'P', 'T'};
+static const char s_magic[8] = {'M', 'S', 'A', 'C', 'C', 'K', 'P', '2'};
+static const char s_magic_v1[8] = {'M', 'S', 'A', 'C', 'C', 'K', 'P', 'T'};
 #define RECORD_MAX ((size_t)CHECKPOINT_CHUNK * 4 + 4096)  /* bytes: a chunk plus framing */
 
 static void s_fnv(uint64_t *h, const void *p, size_t n) {
@@ -38,10 +42,12 @@ static void s_put(writer_t *w, const Metasac__CheckpointRecord *r, int hashed) {
         w->cap = n;
     }
     metasac__checkpoint_record__pack(r, w->buf);
-    uint8_t len[4] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24)};
-    if (fwrite(len, 1, 4, w->f) != 4 || fwrite(w->buf, 1, n, w->f) != n) w->failed = 1;
+    uint32_t crc = (uint32_t)crc32(0L, w->buf, (uInt)n);
+    uint8_t len[8] = {(uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24),
+                      (uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16), (uint8_t)(crc >> 24)};
+    if (fwrite(len, 1, 8, w->f) != 8 || fwrite(w->buf, 1, n, w->f) != n) w->failed = 1;
     if (hashed) {
-        s_fnv(&w->hash, len, 4);
+        s_fnv(&w->hash, len, 8);
         s_fnv(&w->hash, w->buf, n);
         w->records++;
     }
@@ -61,8 +67,20 @@ static void s_put_array(writer_t *w, Metasac__CheckpointArray which, const float
     }
 }
 
+/* 1 when every x[i] is finite. */
+static int s_finite(const float *x, size_t n) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) bad |= !(fabsf(x[i]) <= 3.40282347e+38f);
+    return !bad;
+}
+
 int checkpoint_save(const char *dir, const ckpt_t *c, char *err, size_t errlen) {
     char tmp[4096], cur[4096], prev[4096];
+    if (!s_finite(c->agent->state, c->agent->state_n)) {
+        snprintf(err, errlen, "refusing to save a non-finite learner state (the previous "
+                 "checkpoints are kept)");
+        return -1;
+    }
     snprintf(tmp, sizeof tmp, "%s/checkpoint.tmp", dir);
     snprintf(cur, sizeof cur, "%s/checkpoint.bin", dir);
     snprintf(prev, sizeof prev, "%s/checkpoint.prev.bin", dir);
@@ -132,7 +150,7 @@ int checkpoint_save(const char *dir, const ckpt_t *c, char *err, size_t errlen) 
         unlink(tmp);
         return -1;
     }
-    if (access(cur, F_OK) == 0 && rename(cur, prev) != 0) {
+    if (access(cur, F_OK) == 0 && rename(cur, prev) != 0) {  /* cur is good: we wrote it */
         snprintf(err, errlen, "cannot keep %s as %s: %s", cur, prev, strerror(errno));
         return -1;
     }
@@ -171,22 +189,36 @@ int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) 
     memset(t, 0, sizeof t);
     sac_f *a = c->agent;
     replay_t *rp = c->replay;
-    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, s_magic, 8) != 0) {
+    if (fread(magic, 1, 8, f) != 8 ||
+        (memcmp(magic, s_magic, 8) != 0 && memcmp(magic, s_magic_v1, 8) != 0)) {
         snprintf(err, errlen, "%s: not a metasac checkpoint", path);
+        goto out;
+    }
+    if (memcmp(magic, s_magic_v1, 8) == 0) {
+        snprintf(err, errlen, "%s: checkpoint format 1, written by an older build (this one "
+                 "reads format %u)", path, CHECKPOINT_FORMAT_VERSION);
         goto out;
     }
     s_fnv(&hash, magic, 8);
     for (;;) {
-        uint8_t lb[4];
-        if (fread(lb, 1, 4, f) != 4) {
+        uint8_t lb[8];
+        if (fread(lb, 1, 8, f) != 8) {
             snprintf(err, errlen, "%s: truncated after %llu records (no end record)", path,
                      (unsigned long long)records);
             goto out;
         }
         size_t n = (size_t)lb[0] | (size_t)lb[1] << 8 | (size_t)lb[2] << 16 | (size_t)lb[3] << 24;
+        uint32_t crc = (uint32_t)lb[4] | (uint32_t)lb[5] << 8 | (uint32_t)lb[6] << 16 |
+                       (uint32_t)lb[7] << 24;
         if (n > RECORD_MAX || fread(buf, 1, n, f) != n) {
             snprintf(err, errlen, "%s: record %llu is truncated or too long (%zu bytes)", path,
                      (unsigned long long)records, n);
+            goto out;
+        }
+        /* nothing of a record is believed before its CRC matches */
+        if ((uint32_t)crc32(0L, buf, (uInt)n) != crc) {
+            snprintf(err, errlen, "%s: record %llu is corrupt (CRC mismatch): the file is damaged",
+                     path, (unsigned long long)records);
             goto out;
         }
         Metasac__CheckpointRecord *r = metasac__checkpoint_record__unpack(NULL, n, buf);
@@ -223,11 +255,18 @@ int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) 
             } else if (h->replay_capacity != rp->capacity || h->d0_capacity != (uint32_t)c->d0->capacity ||
                        h->agent_state_len != a->state_n || h->replay_size > rp->capacity ||
                        h->replay_next >= rp->capacity || h->d0_size > h->d0_capacity ||
-                       h->n_rng_state != 4) {
+                       h->n_rng_state != 4 || h->replay_inserted < h->replay_size ||
+                       (h->replay_size < h->replay_capacity && h->replay_next != h->replay_size) ||
+                       h->d0_seen < h->d0_size) {
                 snprintf(err, errlen, "%s: replay capacity %llu / D0 %u / state %llu differ from "
-                         "this run's %zu / %d / %zu", path, (unsigned long long)h->replay_capacity,
-                         h->d0_capacity, (unsigned long long)h->agent_state_len, rp->capacity,
-                         c->d0->capacity, a->state_n);
+                         "this run's %zu / %d / %zu, or the counters disagree", path,
+                         (unsigned long long)h->replay_capacity, h->d0_capacity,
+                         (unsigned long long)h->agent_state_len, rp->capacity, c->d0->capacity,
+                         a->state_n);
+                bad = 1;
+            } else if ((h->rng_state[0] | h->rng_state[1] | h->rng_state[2] |
+                        h->rng_state[3]) == 0 || !isfinite(h->rng_spare)) {
+                snprintf(err, errlen, "%s: an impossible random-number state", path);
                 bad = 1;
             } else {
                 hdr = *h;
@@ -247,9 +286,10 @@ int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) 
         } else if (r->body_case == METASAC__CHECKPOINT_RECORD__BODY_CHUNK) {
             const Metasac__CheckpointChunk *ch = r->chunk;
             if ((unsigned)ch->array > 6 || ch->offset > t[ch->array].len ||
-                ch->n_data > t[ch->array].len - ch->offset) {
-                snprintf(err, errlen, "%s: record %llu writes outside its array", path,
-                         (unsigned long long)records);
+                ch->n_data > t[ch->array].len - ch->offset || ch->n_data == 0 ||
+                ch->offset != t[ch->array].filled) {
+                snprintf(err, errlen, "%s: record %llu is empty, out of order or writes outside "
+                         "its array", path, (unsigned long long)records);
                 bad = 1;
             } else {
                 memcpy(t[ch->array].dst + ch->offset, ch->data, sizeof(float) * ch->n_data);
@@ -262,7 +302,7 @@ int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) 
         metasac__checkpoint_record__free_unpacked(r, NULL);
         if (bad) goto out;
         if (ended) break;
-        s_fnv(&hash, lb, 4);
+        s_fnv(&hash, lb, 8);
         s_fnv(&hash, buf, n);
         records++;
     }
@@ -270,12 +310,21 @@ int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) 
         snprintf(err, errlen, "%s: no header record", path);
         goto out;
     }
-    for (int k = 0; k < 7; k++)
+    if (fgetc(f) != EOF) {
+        snprintf(err, errlen, "%s: bytes after the end record", path);
+        goto out;
+    }
+    for (int k = 0; k < 7; k++) {
         if (t[k].filled != t[k].len) {
             snprintf(err, errlen, "%s: array %d is incomplete (%zu of %zu values)", path, k,
                      t[k].filled, t[k].len);
             goto out;
         }
+        if (!s_finite(t[k].dst, t[k].len)) {  /* never resume a poisoned run */
+            snprintf(err, errlen, "%s: array %d holds non-finite values", path, k);
+            goto out;
+        }
+    }
     /* everything checked: the scalars last */
     a->updates = (long)hdr.updates;
     a->t_q = (long)hdr.t_q;
@@ -309,7 +358,15 @@ int checkpoint_load(const char *dir, ckpt_t *c, char *err, size_t errlen) {
         return 1;
     }
     if (have_prev && checkpoint_load_file(prev, c, e2, sizeof e2) == 0) {
-        snprintf(err, errlen, "%s (refused %s: %s)", prev, cur, have_cur ? e1 : "missing");
+        /* the unusable file goes aside, so the next save does not rotate it over the good one */
+        char bad[4200] = "";
+        if (have_cur) {
+            snprintf(bad, sizeof bad, "%s/checkpoint.corrupt-%lld.bin", dir, (long long)time(NULL));
+            if (rename(cur, bad) != 0) snprintf(bad, sizeof bad, "(could not move it: %s)",
+                                                strerror(errno));
+        }
+        snprintf(err, errlen, "%s (refused %s: %s%s%s)", prev, cur, have_cur ? e1 : "missing",
+                 bad[0] ? "; kept as " : "", bad);
         return 1;
     }
     snprintf(err, errlen, "no usable checkpoint: %s%s%s", have_cur ? e1 : "",

@@ -1,7 +1,10 @@
 /* Learner checkpoints: the versioned protobuf file of proto/checkpoint.proto, written
  * atomically (temporary file, fsync, rename) as <dir>/checkpoint.bin, the previous one kept as
- * <dir>/checkpoint.prev.bin. Loading refuses a corrupt, truncated or mismatched file with a
- * clear message and falls back to the previous one. */
+ * <dir>/checkpoint.prev.bin. Every record carries a CRC32 checked before anything in it is
+ * believed. Loading refuses a corrupt, truncated, mismatched or non-finite file with a clear
+ * message and falls back to the previous one, moving the refused file aside (as
+ * checkpoint.corrupt-<time>.bin) so the next save cannot rotate it over the good one. A
+ * non-finite state is never saved. */
 #ifndef METASAC_CHECKPOINT_H
 #define METASAC_CHECKPOINT_H
 
@@ -12,7 +15,7 @@
 #include "rng.h"
 #include "sac.h"
 
-#define CHECKPOINT_FORMAT_VERSION 1u
+#define CHECKPOINT_FORMAT_VERSION 2u
 #define CHECKPOINT_CHUNK (1u << 22)  /* floats per chunk record */
 
 /* What a checkpoint holds, by reference: the objects are written from / restored into. */

@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "checkpoint.h"
+#include "curve.h"
 #include "log.h"
 #include "replay.h"
 #include "rng.h"
@@ -61,6 +62,7 @@ struct server {
     server_counters_t c;
     char endpoint[2][CONFIG_STR_MAX];
     void *zctx, *router, *pub;
+    curve_auth_t *auth;     /* ZAP handler: which actor keys get in (NULL without CURVE) */
     wire_decoder_t *dec;
     uint8_t *buf;           /* send buffer: fits a Welcome with the weights */
     size_t bufcap;
@@ -316,15 +318,6 @@ static void s_checkpoint(server_t *s) {
               s_now_ms() - t0);
 }
 
-/* A wildcard or other non-loopback bind lets any host that reaches the port in. */
-static int s_local_endpoint(const char *ep) {
-    if (strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "inproc://", 9) == 0) return 1;
-    if (strncmp(ep, "tcp://", 6) != 0) return 0;
-    const char *h = ep + 6;
-    return strncmp(h, "127.", 4) == 0 || strncmp(h, "localhost:", 10) == 0 ||
-           strncmp(h, "[::1]:", 6) == 0;
-}
-
 /* The largest message an honest peer sends: a batch of the most credits an actor can hold,
  * the resets a Welcome can ask for, an evaluation's result. ZeroMQ drops a connection that
  * sends more than twice this; the codec refuses anything between. */
@@ -350,7 +343,7 @@ server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
     const char *task = config_task_name(cfg->task);
     for (int k = 0; k < 2; k++) {
         const char *ep = k ? cfg->weights_bind : cfg->learner_bind;
-        if (s_local_endpoint(ep) || cfg->curve_secret_key[0]) continue;
+        if (curve_endpoint_is_local(ep) || cfg->curve_secret_key[0]) continue;
         if (!cfg->insecure) {
             snprintf(err, errlen,
                      "refusing to bind '%s' without CURVE keys: any host that reaches it could "
@@ -454,6 +447,20 @@ server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
     s->zctx = zmq_ctx_new();
     s->router = zmq_socket(s->zctx, ZMQ_ROUTER);
     s->pub = zmq_socket(s->zctx, ZMQ_PUB);
+    if (cfg->curve_secret_key[0]) {
+        /* the ZAP handler first: libzmq lets every CURVE client in while none is bound */
+        char secret[41], public[41];
+        if (curve_available(err, errlen) < 0 ||
+            curve_load_secret(cfg->curve_secret_key, secret, public, err, errlen) < 0 ||
+            !(s->auth = curve_auth_new(s->zctx, cfg->curve_authorized_keys, err, errlen)) ||
+            curve_server_setup(s->router, secret, err, errlen) < 0 ||
+            curve_server_setup(s->pub, secret, err, errlen) < 0) {
+            server_destroy(&s);
+            return NULL;
+        }
+        LOG_I("learner: CURVE on: learner key %s, actors allowed by %s", public,
+              cfg->curve_authorized_keys);
+    }
     /* ROUTER: each peer's inbound queue holds 256 messages (an honest actor has at most 64
        batches of credits) of at most 2 in_max bytes: beyond that ZeroMQ drops the connection.
        PUB: ZeroMQ learns that a subscriber has read messages only in batches, so a tiny
@@ -495,6 +502,7 @@ void server_destroy(server_t **self_p) {
     if (!s) return;
     if (s->router) zmq_close(s->router);
     if (s->pub) zmq_close(s->pub);
+    curve_auth_destroy(&s->auth);  /* after the sockets: nobody gets in while they close */
     if (s->zctx) zmq_ctx_term(s->zctx);
     wire_decoder_destroy(&s->dec);
     sac_destroy_f(&s->agent);
@@ -1278,6 +1286,7 @@ static void s_report(server_t *s, double now, int force) {
     double savg = s->stale_n ? s->stale_sum / (double)s->stale_n : 0;
     s->c.replay_size = s->replay->size;
     s->c.d0_size = (uint64_t)s->d0->size;
+    s->c.auth_refused = s->auth ? curve_auth_refused(s->auth) : 0;
     LOG_I("steps %llu | env %.0f/s | upd %.0f/s | recv %.0f/s | actors %d | replay %zu (D0 %d) | "
           "stale %llu/%.1f/%llu | alpha %.4g | eval %.1f @%llu | rejected %llu",
           (unsigned long long)s->c.env_steps, sps, ups, rps, s->c.actors, s->replay->size,

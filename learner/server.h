@@ -68,6 +68,7 @@ typedef struct {
     uint64_t peers_evicted;      /* idle peers dropped to make room for a new one */
     uint64_t credits_reclaimed;  /* times credits were taken back from a peer that held them */
     uint64_t rollbacks;          /* updates undone because of a non-finite value */
+    uint64_t auth_refused;       /* CURVE handshakes refused (unknown key), at the last report */
     uint64_t hellos;             /* welcomes sent */
     int actors, evaluators;      /* connected now */
     double last_eval_mean;       /* NAN before the first */
