@@ -3,6 +3,7 @@
  * another task is refused. In synchronous mode two runs with one seed write identical metrics
  * and weights, and "run N, stop, resume, run N more" ends with the same weights as "run 2N". */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +162,63 @@ Test(checkpoint, a_truncated_or_corrupt_file_is_refused_and_the_previous_one_use
     /* both unusable: refused with both reasons */
     unlink(prev);
     cr_expect(checkpoint_load(dir, &cb, err, sizeof err) == -1 && strstr(err, "no usable"), "%s", err);
+    s_state_free(&b);
+    s_state_free(&a);
+    free(bytes);
+    free(dir);
+}
+
+/* Issue 8, finding 9: after falling back to checkpoint.prev.bin, the next save rotated the
+ * corrupt checkpoint.bin into prev (the last good one was lost), and a flipped header byte was
+ * read as "a checkpoint of hnpper/meta_sac". */
+Test(checkpoint, a_fallback_keeps_the_good_checkpoint_and_a_flipped_header_byte_is_corruption) {
+    char *dir = s_tmpdir(), err[512], cur[512], prev[512];
+    snprintf(cur, sizeof cur, "%s/checkpoint.bin", dir);
+    snprintf(prev, sizeof prev, "%s/checkpoint.prev.bin", dir);
+    learner_state a, b;
+    s_state_new(&a, 1);
+    s_fill(&a, 60);
+    ckpt_t ca = s_view(&a, 60);
+    cr_assert(checkpoint_save(dir, &ca, err, sizeof err) == 0, "%s", err);
+    ca.env_steps = 80;
+    cr_assert(checkpoint_save(dir, &ca, err, sizeof err) == 0, "%s", err);
+    /* flip one byte of the task name inside the header record (after magic, length, CRC) */
+    long n = s_size(cur);
+    char *bytes = rl_malloc((size_t)n);
+    FILE *f = fopen(cur, "rb");
+    cr_assert(fread(bytes, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    char *task = memmem(bytes, 64, "hopper", 6);
+    cr_assert(task, "the header holds the task name");
+    task[1] ^= 0x01;  /* "hopper" -> "hnpper" */
+    f = fopen(cur, "wb");
+    fwrite(bytes, 1, (size_t)n, f);
+    fclose(f);
+    s_state_new(&b, 3);
+    ckpt_t cb = s_view(&b, 0);
+    cr_expect(checkpoint_load_file(cur, &cb, err, sizeof err) == -1);
+    cr_expect(strstr(err, "corrupt") && !strstr(err, "hnpper"), "reported as: %s", err);
+    /* the fallback uses prev and moves the corrupt file aside ... */
+    cr_expect(checkpoint_load(dir, &cb, err, sizeof err) == 1 && cb.env_steps == 60, "%s", err);
+    cr_expect(access(cur, F_OK) != 0, "the corrupt checkpoint.bin was moved aside: %s", err);
+    cr_expect(strstr(err, "checkpoint.corrupt-"), "and the message says where: %s", err);
+    /* ... so the next save keeps the good one as prev */
+    ca.env_steps = 61;
+    cr_assert(checkpoint_save(dir, &ca, err, sizeof err) == 0, "%s", err);
+    s_state_free(&b);
+    s_state_new(&b, 3);
+    cb = s_view(&b, 0);
+    cr_expect(checkpoint_load_file(prev, &cb, err, sizeof err) == 0 && cb.env_steps == 60,
+              "prev is still the last good checkpoint: %s", err);
+    s_state_free(&b);
+    /* a non-finite state is never saved, and nothing is replaced */
+    a.agent->phi[3] = NAN;
+    cr_expect(checkpoint_save(dir, &ca, err, sizeof err) == -1 && strstr(err, "non-finite"),
+              "%s", err);
+    s_state_new(&b, 3);
+    cb = s_view(&b, 0);
+    cr_expect(checkpoint_load_file(cur, &cb, err, sizeof err) == 0 && cb.env_steps == 61, "%s",
+              err);
     s_state_free(&b);
     s_state_free(&a);
     free(bytes);

@@ -131,3 +131,43 @@ Test(log, parse_level_and_bad_file) {
     cr_assert_eq(l, LOG_WARN, "untouched on failure");
     cr_assert_eq(log_set_file("/nonexistent-dir/x/metasac.log"), -1);
 }
+
+/* ---- rate limiting (issue 8, finding 7: one WARN line per rejected message) ---- */
+
+static void s_count_flush(void *ctx, unsigned kind, uint64_t who, uint64_t n) {
+    uint64_t *got = ctx;
+    got[0] += n;
+    got[1] = kind;
+    got[2] = who;
+}
+
+Test(log, limiter_passes_one_line_per_interval_per_pair_with_the_count) {
+    log_limiter_t *l = log_limiter_new(1000);
+    uint64_t dropped = 99;
+    int passed = 0;
+    for (int i = 0; i < 5000; i++) passed += log_limiter_pass(l, 3, 7, 10.0 + i * 0.1, NULL);
+    cr_expect_eq(passed, 1, "5000 lines in 0.5 s: only the first passes (%d did)", passed);
+    /* another kind, or another peer, is its own pair */
+    cr_expect(log_limiter_pass(l, 4, 7, 20, NULL));
+    cr_expect(log_limiter_pass(l, 3, 8, 20, NULL));
+    /* after the interval the next line passes and carries the count of the dropped ones */
+    cr_expect(log_limiter_pass(l, 3, 7, 1011, &dropped));
+    cr_expect_eq(dropped, 4999);
+    cr_expect(!log_limiter_pass(l, 3, 7, 1500, NULL));
+    /* a flush reports pairs with dropped lines once their interval is over, then forgets them */
+    uint64_t got[3] = {0};
+    log_limiter_flush(l, 1600, s_count_flush, got);
+    cr_expect_eq(got[0], 0, "interval not over yet");
+    log_limiter_flush(l, 2100, s_count_flush, got);
+    cr_expect(got[0] == 1 && got[1] == 3 && got[2] == 7, "flushed %llu of kind %llu who %llu",
+              (unsigned long long)got[0], (unsigned long long)got[1], (unsigned long long)got[2]);
+    got[0] = 0;
+    log_limiter_flush(l, 5000, s_count_flush, got);
+    cr_expect_eq(got[0], 0, "nothing twice");
+    log_limiter_destroy(&l);
+    cr_expect_null(l);
+    /* interval 0: everything passes */
+    l = log_limiter_new(0);
+    for (int i = 0; i < 10; i++) cr_expect(log_limiter_pass(l, 1, 1, i, NULL));
+    log_limiter_destroy(&l);
+}

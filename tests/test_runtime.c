@@ -2,6 +2,7 @@
  * thread) with actors (actor_run in threads, or real metasac-actor processes where a SIGKILL is
  * the point), and a hostile test client that sends every kind of bad input. */
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -354,4 +355,39 @@ Test(runtime, every_kind_of_bad_input_is_rejected_and_training_goes_on, .init = 
               (unsigned long long)a.c.transitions_sent, (unsigned long long)c->env_steps);
     zmq_close(d);
     zmq_ctx_term(zctx);
+}
+
+/* Issue 8, finding 8: metrics.jsonl held nan/-inf (TD3's log alpha is log 0), which no JSON
+ * parser reads. Non-finite values are written as null. */
+Test(runtime, metrics_are_json_without_nan_or_inf, .init = s_quiet, .timeout = 60) {
+    config_t cfg;
+    s_config(&cfg, ALGO_TD3);
+    cfg.random_steps = 300;
+    cfg.total_steps = 600;
+    char dir[] = "/tmp/metasac-metrics-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    snprintf(cfg.run_dir, sizeof cfg.run_dir, "%s", dir);
+    learner_h l;
+    s_learner_start(&l, &cfg);
+    actor_h a;
+    s_actor_start(&a, &l, 0);
+    pthread_join(l.th, NULL);  /* stops by itself at total_steps, with a final metrics line */
+    s_actor_stop(&a);
+    server_destroy(&l.s);
+    char path[256], line[4096];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "no %s", path);
+    int lines = 0, nulls = 0;
+    while (fgets(line, sizeof line, f)) {
+        lines++;
+        for (char *c = line; *c; c++) *c = (char)tolower((unsigned char)*c);
+        cr_expect(!strstr(line, "nan") && !strstr(line, "inf"), "not JSON: %s", line);
+        cr_expect(line[0] == '{' && strstr(line, "}\n"), "one object per line: %s", line);
+        nulls += strstr(line, "\"log_alpha\":null") != NULL;
+    }
+    fclose(f);
+    cr_expect(lines >= 1 && nulls == lines, "TD3's log alpha (log 0) is null: %d of %d", nulls,
+              lines);
+    cr_expect(a.c.stopped, "the actor was told the run is over (Stop)");
 }
