@@ -39,9 +39,10 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    server_t *s = server_new(&cfg, err, sizeof err);
+    char serr[2048];  /* a refused checkpoint explains itself at length */
+    server_t *s = server_new(&cfg, serr, sizeof serr);
     if (!s) {
-        LOG_E("%s", err);
+        fprintf(stderr, "metasac-learner: %s\n", serr);
         return 1;
     }
     server_run(s, &s_stop);

@@ -149,8 +149,18 @@ int main(int argc, char **argv) {
     }
     if (!s_has_flag(argc, argv, "learner_bind")) largv[k++] = "--learner_bind=tcp://127.0.0.1:*";
     if (!s_has_flag(argc, argv, "weights_bind")) largv[k++] = "--weights_bind=tcp://127.0.0.1:*";
-    mkdir("runs", 0755);
-    mkdir(s_cfg.run_dir, 0755);
+    for (char *c = s_cfg.run_dir + 1; *c; c++)  /* mkdir -p */
+        if (*c == '/') {
+            *c = 0;
+            mkdir(s_cfg.run_dir, 0755);
+            *c = '/';
+        }
+    if (mkdir(s_cfg.run_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "metasac-run: cannot create run directory '%s': %s\n", s_cfg.run_dir,
+                strerror(errno));
+        free(largv);
+        return 1;
+    }
     char path[CONFIG_STR_MAX + 16];
     snprintf(path, sizeof path, "%s/endpoints", s_cfg.run_dir);
     unlink(path);

@@ -232,13 +232,37 @@ static int s_bind(server_t *s, void *sock, const char *ep, int which, char *err,
     return 0;
 }
 
+/* mkdir -p: every missing parent too. 0 or -1 (errno set). */
+static int s_mkdirs(const char *dir) {
+    char p[CONFIG_STR_MAX];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/') continue;
+        *c = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) return -1;
+        *c = '/';
+    }
+    return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The run directory, its log first (so every later error is in it). */
 static int s_open_run_dir(server_t *s, char *err, size_t errlen) {
     const char *dir = s->cfg.run_dir;
     if (!dir[0]) return 0;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    if (s_mkdirs(dir) != 0) {
         snprintf(err, errlen, "cannot create run directory '%s': %s", dir, strerror(errno));
         return -1;
     }
+    char path[CONFIG_STR_MAX + 32];
+    snprintf(path, sizeof path, "%s/learner.log", dir);
+    if (log_set_file(path) != 0) LOG_W("cannot write %s: logging to stderr only", path);
+    return 0;
+}
+
+/* After the resume check passed: the resolved config, metrics, evaluations, endpoints. */
+static int s_write_run_files(server_t *s, char *err, size_t errlen) {
+    const char *dir = s->cfg.run_dir;
+    if (!dir[0]) return 0;
     char path[CONFIG_STR_MAX + 32];
     snprintf(path, sizeof path, "%s/config.ini", dir);
     FILE *f = fopen(path, "w");
@@ -248,8 +272,6 @@ static int s_open_run_dir(server_t *s, char *err, size_t errlen) {
     }
     config_dump(&s->cfg, f);
     fclose(f);
-    snprintf(path, sizeof path, "%s/learner.log", dir);
-    if (log_set_file(path) != 0) LOG_W("cannot write %s: logging to stderr only", path);
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     s->metrics = fopen(path, "a");
     snprintf(path, sizeof path, "%s/eval.csv", dir);
@@ -479,11 +501,11 @@ server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
     zmq_setsockopt(s->pub, ZMQ_SNDHWM, &pub_hwm, sizeof pub_hwm);
     if (s_bind(s, s->router, cfg->learner_bind, 0, err, errlen) < 0 ||
         s_bind(s, s->pub, cfg->weights_bind, 1, err, errlen) < 0 ||
-        s_open_run_dir(s, err, errlen) < 0) {
-        server_destroy(&s);
-        return NULL;
-    }
-    if (s->cfg.run_dir[0] && s_resume(s, err, errlen) < 0) {
+        s_open_run_dir(s, err, errlen) < 0 ||
+        /* the checkpoint is checked before anything in the run directory is rewritten */
+        (s->cfg.run_dir[0] && s_resume(s, err, errlen) < 0) ||
+        s_write_run_files(s, err, errlen) < 0) {
+        LOG_E("learner: %s", err);  /* into learner.log too, whole */
         server_destroy(&s);
         return NULL;
     }
@@ -951,6 +973,7 @@ static long s_over(const float *x, size_t n, float bound) {
 static void s_transitions(server_t *s, peer_t *p, const Metasac__TransitionBatch *t,
                           double now) {
     const size_t O = (size_t)s->O, A = (size_t)s->A, n = t->n;
+    s->rep_recv += n;  /* received, whether accepted or refused below */
     if (p->evaluator || t->actor_id != p->id) {
         s_refuse(s, p, p->addr, REJECT_WRONG_ID, "transitions claiming actor id %u",
                  t->actor_id);
@@ -1022,7 +1045,6 @@ static void s_transitions(server_t *s, peer_t *p, const Metasac__TransitionBatch
     p->backoff_ms = 0;
     p->t_next_grant = 0;
     s->c.env_steps += n;
-    s->rep_recv += n;
     uint64_t stale = s->c.updates - t->weight_version;
     if (s->stale_n == 0 || stale < s->stale_min) s->stale_min = stale;
     if (stale > s->stale_max) s->stale_max = stale;
@@ -1287,12 +1309,17 @@ static void s_report(server_t *s, double now, int force) {
     s->c.replay_size = s->replay->size;
     s->c.d0_size = (uint64_t)s->d0->size;
     s->c.auth_refused = s->auth ? curve_auth_refused(s->auth) : 0;
+    char alpha[32], eval[48];
+    if (s->cfg.algo == ALGO_TD3) snprintf(alpha, sizeof alpha, "-");  /* TD3 has no alpha */
+    else snprintf(alpha, sizeof alpha, "%.4g", exp(s->c.log_alpha));
+    if (isnan(s->c.last_eval_mean)) snprintf(eval, sizeof eval, "-");
+    else snprintf(eval, sizeof eval, "%.1f @%llu", s->c.last_eval_mean,
+                  (unsigned long long)s->c.last_eval_steps);
     LOG_I("steps %llu | env %.0f/s | upd %.0f/s | recv %.0f/s | actors %d | replay %zu (D0 %d) | "
-          "stale %llu/%.1f/%llu | alpha %.4g | eval %.1f @%llu | rejected %llu",
+          "stale %llu/%.1f/%llu | alpha %s | eval %s | rejected %llu",
           (unsigned long long)s->c.env_steps, sps, ups, rps, s->c.actors, s->replay->size,
           s->d0->size, (unsigned long long)s->stale_min, savg, (unsigned long long)s->stale_max,
-          exp(s->c.log_alpha), s->c.last_eval_mean, (unsigned long long)s->c.last_eval_steps,
-          (unsigned long long)s->c.rejected_total);
+          alpha, eval, (unsigned long long)s->c.rejected_total);
     if (s->metrics && !s->cfg.sync) {
         FILE *f = s->metrics;
         fprintf(f, "{\"time\":%.3f,\"env_steps\":%llu,\"updates\":%llu", (now - s->t_start) / 1e3,
@@ -1378,6 +1405,12 @@ static void s_stop_peers(server_t *s, const char *why) {
 
 int server_run(server_t *s, volatile sig_atomic_t *stop) {
     s->t_start = s->t_report = s->t_heartbeat = s->t_tick = s_now_ms();
+    if (s->c.env_steps >= s->total_steps && !s_update_owed(s)) {
+        LOG_I("learner: the run is already complete (%llu of %llu env steps): nothing to do; "
+              "raise total_steps to train on", (unsigned long long)s->c.env_steps,
+              (unsigned long long)s->total_steps);
+        return 0;
+    }
     s->rep_steps = s->c.env_steps;
     s->rep_updates = s->c.updates;
     int finished = 0;

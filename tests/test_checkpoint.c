@@ -445,3 +445,42 @@ Test(checkpoint, a_learner_killed_with_sigkill_resumes_from_its_last_checkpoint,
     pthread_join(ath, NULL);
     free(dir);
 }
+
+/* Issue 10, findings 2, 3 and 6: a resume that is refused must not have rewritten config.ini and
+ * must say why, whole, in learner.log; a nested run directory is created; a finished run
+ * started again does nothing (no 0/s metrics line). */
+Test(checkpoint, a_refused_resume_rewrites_nothing_and_a_finished_run_does_nothing,
+     .init = s_quiet, .timeout = 120) {
+    char *base = s_tmpdir(), dir[120], err[2048];
+    snprintf(dir, sizeof dir, "%s/nested/deeper/run", base);  /* parents do not exist yet */
+    config_t cfg;
+    s_sync_cfg(&cfg, dir, "f", 400);
+    cfg.sync = false;
+    cfg.send_batch = 8;
+    act_h act;
+    pthread_t ath;
+    size_t n;
+    float *w = rl_malloc(sizeof(float) * 200000);
+    s_learn(&cfg, &act, &ath, 1, w, &n);  /* to total_steps, final checkpoint */
+    act.stop = 1;
+    pthread_join(ath, NULL);
+    char *ini = s_slurp(dir, "config.ini"), *metrics = s_slurp(dir, "metrics.jsonl");
+    cr_assert(strstr(ini, "hidden = 32"), "%s", ini);
+    /* the same run again: complete, nothing to do, nothing appended */
+    server_t *s = server_new(&cfg, err, sizeof err);
+    cr_assert(s, "%s", err);
+    volatile sig_atomic_t stop = 0;
+    server_run(s, &stop);
+    server_destroy(&s);
+    char *metrics2 = s_slurp(dir, "metrics.jsonl");
+    cr_expect_str_eq(metrics2, metrics, "a finished run appended metrics");
+    /* another architecture: refused before config.ini is touched, the reason in the log */
+    cfg.hidden = 16;
+    cr_expect_null(server_new(&cfg, err, sizeof err));
+    cr_expect(strstr(err, "hidden 32") && strstr(err, "hidden 16") && strstr(err, "afresh"),
+              "the whole reason, with the fix: %s", err);
+    char *ini2 = s_slurp(dir, "config.ini"), *log = s_slurp(dir, "learner.log");
+    cr_expect_str_eq(ini2, ini, "config.ini was rewritten by a refused resume");
+    cr_expect(strstr(log, "afresh"), "the refusal is in learner.log");
+    free(ini), free(ini2), free(metrics), free(metrics2), free(log), free(w), free(base);
+}
