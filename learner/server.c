@@ -27,6 +27,11 @@
 #define DRAIN_MAX 512        /* messages handled between two updates at most */
 #define BACKOFF_MAX_MS 60000.0
 #define RESET_SAMPLES 2000   /* resets sampled at start-up to learn the initial-state region */
+/* Hellos per network address: a burst of HELLO_BURST, then HELLO_RATE per second. Each hello
+ * costs a Welcome with the whole policy, so an unlimited stream would be an amplifier. */
+#define HELLO_BURST 64.0
+#define HELLO_RATE 16.0
+#define HELLO_SLOTS 1024
 
 typedef struct {
     int used;
@@ -56,6 +61,11 @@ typedef struct {
     uint64_t eval_version;    /* and their version */
     uint32_t eval_episodes;   /* and the episodes asked for */
 } peer_t;
+
+typedef struct {
+    uint64_t addr;          /* hash of the address (odd), 0 = unused */
+    double tokens, t;       /* hellos it may still say, as of time t */
+} hello_bucket_t;
 
 struct server {
     config_t cfg;
@@ -96,6 +106,7 @@ struct server {
     size_t ht_cap, ht_deleted;
     uint32_t next_id;
     int rr;                 /* round-robin cursor into live */
+    hello_bucket_t hello_bucket[HELLO_SLOTS];
 
     uint64_t granted;       /* credits granted in total (minus those taken back) */
     uint64_t total_steps;
@@ -129,7 +140,7 @@ const char *server_reject_name(int r) {
         "unknown_peer", "wrong_id",  "over_credit",     "bad_frames",    "obs_bound",
         "act_bound",    "reward_bound", "seq_duplicate", "seq_gap",      "future_version",
         "stale_epoch",  "reset_range", "reset_quota",   "eval_result",   "hello_again",
-        "peer_limit"};
+        "peer_limit",   "hello_rate"};
     return r >= 0 && r < REJECT_COUNT ? names[r] : "?";
 }
 
@@ -892,6 +903,23 @@ static void s_return_credits(server_t *s, peer_t *p, uint64_t n) {
     s->granted -= n;
 }
 
+/* 1 if addr may say hello now (token bucket per address, in a fixed direct-mapped table). */
+static int s_hello_allowed(server_t *s, const char *addr, double now) {
+    uint64_t h = s_hash((const uint8_t *)addr, strlen(addr)) | 1;
+    hello_bucket_t *b = &s->hello_bucket[h % HELLO_SLOTS];
+    if (b->addr != h) {
+        b->addr = h;
+        b->tokens = HELLO_BURST;
+        b->t = now;
+    }
+    b->tokens += (now - b->t) * HELLO_RATE / 1e3;
+    if (b->tokens > HELLO_BURST) b->tokens = HELLO_BURST;
+    b->t = now;
+    if (b->tokens < 1) return 0;
+    b->tokens -= 1;
+    return 1;
+}
+
 static void s_hello(server_t *s, const uint8_t *ident, size_t ident_len, const char *addr,
                     const Metasac__Hello *h) {
     double now = s_now_ms();
@@ -899,6 +927,11 @@ static void s_hello(server_t *s, const uint8_t *ident, size_t ident_len, const c
     peer_t *p = s_find_peer(s, ident, ident_len);
     if (p) {
         s_refuse(s, p, addr, REJECT_HELLO_AGAIN, "a second hello on a registered connection");
+        return;
+    }
+    if (!s_hello_allowed(s, addr, now)) {
+        s_refuse(s, NULL, addr, REJECT_HELLO_RATE, "more than %.0f hellos a second from one "
+                 "address", HELLO_RATE);
         return;
     }
     int same_host = 0;

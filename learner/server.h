@@ -49,6 +49,7 @@ typedef enum {
     REJECT_EVAL,            /* an eval result not asked for, or impossible for the task */
     REJECT_HELLO_AGAIN,     /* a second hello on a connection that is registered */
     REJECT_PEER_LIMIT,      /* no room for a new peer (table or per-host limit, nobody idle) */
+    REJECT_HELLO_RATE,      /* too many hellos from one address (each costs a Welcome) */
     REJECT_COUNT
 } server_reject_t;
 

@@ -391,3 +391,42 @@ Test(runtime, metrics_are_json_without_nan_or_inf, .init = s_quiet, .timeout = 6
               lines);
     cr_expect(a.c.stopped, "the actor was told the run is over (Stop)");
 }
+
+/* Each hello costs the learner a Welcome holding the whole policy: hellos from one address are
+ * rate-limited (a burst of 64, then 16 a second), so a stream of new connections cannot turn
+ * the learner into an amplifier; a real actor still gets in. */
+Test(runtime, hellos_from_one_address_are_rate_limited, .init = s_quiet, .timeout = 60) {
+    config_t cfg;
+    s_config(&cfg, ALGO_SAC_V2);
+    learner_h l;
+    s_learner_start(&l, &cfg);
+    const server_counters_t *c = server_counters(l.s);
+    void *zctx = zmq_ctx_new();
+    enum { N = 200 };
+    void *d[N];
+    Metasac__Hello h = METASAC__HELLO__INIT;
+    h.role = METASAC__ROLE__ROLE_ACTOR;
+    h.num_envs = 1;
+    Metasac__Envelope env;
+    wire_envelope_init(&env);
+    env.body_case = METASAC__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    double t0 = s_now();
+    for (int i = 0; i < N; i++) {
+        d[i] = s_client(zctx, server_endpoint(l.s, 0));
+        s_send_env(d[i], &env);
+    }
+    cr_assert(s_wait_u64(&c->refused[REJECT_HELLO_RATE], 1, 10), "no hello was refused");
+    double dt = s_now() - t0;
+    usleep(200000);
+    uint64_t welcomed = c->hellos;
+    cr_expect(welcomed <= 64 + (uint64_t)(16 * (dt + 0.3)) + 2 && welcomed >= 64,
+              "%llu welcomes for %d hellos in %.2f s", (unsigned long long)welcomed, N, dt);
+    actor_h a;
+    s_actor_start(&a, &l, 0);
+    cr_expect(s_wait_u64(&a.c.transitions_sent, 16, 20), "a real actor still gets in and trains");
+    s_actor_stop(&a);
+    s_learner_stop(&l);
+    for (int i = 0; i < N; i++) zmq_close(d[i]);
+    zmq_ctx_term(zctx);
+}
