@@ -114,6 +114,11 @@ static double s_touch(const Metasac__Envelope *e, const wire_limits_t *lim) {
     }
     case METASAC__ENVELOPE__BODY_STATS:
         s += e->stats->steps_per_sec + (double)e->stats->env_steps + e->stats->reconnects;
+        if (e->stats->host) s += (double)strlen(e->stats->host);
+        break;
+    case METASAC__ENVELOPE__BODY_STOP:
+        s += (double)e->stop->env_steps;
+        if (e->stop->reason) s += (double)strlen(e->stop->reason);
         break;
     default:
         s_fail("WIRE_OK for a message without a known body", 0, NULL);
