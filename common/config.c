@@ -130,6 +130,9 @@ static const config_entry_t s_table[] = {
           "ZeroMQ endpoint the learner's weight PUB binds (same rule as learner_bind)."),
     E_STR("weights_connect", weights_connect, "tcp://127.0.0.1:5556",
           "ZeroMQ endpoint actors connect their weight SUB to."),
+    E_PATH("advertise_host", advertise_host, "",
+           "Host (name or address) other nodes reach the learner at, written to the run's "
+           "endpoints file for a wildcard bind (tcp://*:PORT); empty = this machine's host name."),
     E_I64("max_msg_bytes", max_msg_bytes, "67108864", 1024, (int64_t)1 << 31,
           "Largest message accepted (ZMQ_MAXMSGSIZE and the decoder's limit)."),
     E_INT("heartbeat_ms", heartbeat_ms, "1000", 10, 3600000, "Heartbeat interval."),

@@ -84,6 +84,7 @@ typedef struct {
     char learner_connect[CONFIG_STR_MAX];
     char weights_bind[CONFIG_STR_MAX];
     char weights_connect[CONFIG_STR_MAX];
+    char advertise_host[CONFIG_STR_MAX];  /* host written for a wildcard bind; "" = host name */
     int64_t max_msg_bytes;
     int heartbeat_ms;
     int heartbeat_timeout_ms;

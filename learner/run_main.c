@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +42,7 @@ typedef struct {
 } child_t;
 
 static char s_bin[PATH_MAX];
+static pid_t s_launcher;
 static char s_learner_ep[CONFIG_STR_MAX], s_weights_ep[CONFIG_STR_MAX];
 static config_t s_cfg;
 
@@ -52,6 +54,10 @@ static pid_t s_spawn(char *const argv[], const char *log_path) {
     }
     if (pid == 0) {
         setpgid(0, 0);  /* Ctrl-C reaches the launcher only; it stops the children in order */
+        /* and if the launcher dies without stopping them (SIGKILL), they get SIGTERM: no
+           orphans */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != s_launcher) _exit(1);  /* it died before the prctl */
         if (log_path) {
             int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (fd >= 0) {
@@ -125,6 +131,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     log_set_role("launcher");
+    s_launcher = getpid();
     ssize_t n = readlink("/proc/self/exe", s_bin, sizeof s_bin - 1);
     if (n <= 0) {
         fprintf(stderr, "metasac-run: cannot find its own directory\n");

@@ -233,13 +233,19 @@ static int s_bind(server_t *s, void *sock, const char *ep, int which, char *err,
     char last[CONFIG_STR_MAX];
     size_t len = sizeof last;
     zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, last, &len);
-    /* a wildcard bind is reachable on loopback */
+    /* a wildcard bind is advertised at an address other nodes can reach: advertise_host, else
+       this machine's host name */
     const char *star = strstr(last, "0.0.0.0");
-    if (star)
-        snprintf(s->endpoint[which], sizeof s->endpoint[which], "%.*s127.0.0.1%s",
-                 (int)(star - last), last, star + 7);
-    else
+    if (star) {
+        char host[CONFIG_STR_MAX] = "";
+        if (s->cfg.advertise_host[0]) snprintf(host, sizeof host, "%s", s->cfg.advertise_host);
+        else if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+            snprintf(host, sizeof host, "127.0.0.1");
+        snprintf(s->endpoint[which], sizeof s->endpoint[which], "%.*s%s%s", (int)(star - last),
+                 last, host, star + 7);
+    } else {
         snprintf(s->endpoint[which], sizeof s->endpoint[which], "%s", last);
+    }
     return 0;
 }
 
