@@ -5,7 +5,8 @@
 #   make bench      run every benchmark (prints ratios against references of the same run)
 #   make run        the README's main job
 #   make SAN=address,undefined test   the same tests under sanitizers (separate build dir)
-#   make install PREFIX=/usr/local    programs to bin/, task models to share/metasac/models
+#   make install PREFIX=/usr/local    programs and scripts to bin/; models, sample config, presets
+#                                     to share/metasac/
 #   make fuzz       libFuzzer targets fuzz/fuzz_*.c (clang-14) run FUZZ_SECONDS each; make fuzz-corpus
 #
 # Layout convention: every */*_main.c is a program (metasac-<name>); every other .c under
@@ -107,10 +108,15 @@ run: deps
 	@$(MAKE) --no-print-directory $(PROGRAMS)
 	$(BUILD)/bin/metasac-run --task=hopper --algo=meta_sac --actors=2 $(RUN_ARGS)
 
+# Programs and the scripts (metasac-sweep finds metasac-run next to itself) to bin/; the task
+# models, the sample config and the paper's presets (deploy/presets) to share/metasac/.
 install: $(PROGRAMS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/metasac/models
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/metasac/models \
+	    $(DESTDIR)$(PREFIX)/share/metasac/presets
+	install -m 755 $(PROGRAMS) deploy/metasac-plot deploy/metasac-sweep $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 common/tasks/models/*.xml $(DESTDIR)$(PREFIX)/share/metasac/models/
+	install -m 644 deploy/metasac.conf.sample $(DESTDIR)$(PREFIX)/share/metasac/
+	install -m 644 deploy/presets/*.conf $(DESTDIR)$(PREFIX)/share/metasac/presets/
 
 clean:
 	rm -rf build build-*

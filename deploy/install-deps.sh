@@ -5,10 +5,11 @@
 #   --fuzz adds clang-14 and libFuzzer for `make fuzz` (not in the default list CI installs)
 set -eu
 pkgs="build-essential pkg-config libopenblas-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-      libmujoco-dev libcriterion-dev libinih-dev zlib1g-dev gnuplot-nox"
+      libmujoco-dev libcriterion-dev libinih-dev zlib1g-dev gnuplot-nox
+      python3-numpy"
 for opt in "$@"; do
     case "$opt" in
-    --dev) pkgs="$pkgs python3-torch python3-numpy" ;;
+    --dev) pkgs="$pkgs python3-torch" ;;
     --fuzz) pkgs="$pkgs clang-14 libfuzzer-14-dev" ;;
     *) echo "install-deps: unknown option $opt (--dev, --fuzz)" >&2; exit 2 ;;
     esac

@@ -1,0 +1,460 @@
+#include "export.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "alloc.h"
+#include "checkpoint.h"
+#include "checkpoint.pb-c.h"
+#include "config.h"
+#include "tasks/task.h"
+
+/* ---- .npz: NPY v1.0 members in a stored ZIP ------------------------------------------------ */
+
+static void s_le16(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void s_le32(uint8_t *p, uint32_t v) {
+    s_le16(p, v);
+    s_le16(p + 2, v >> 16);
+}
+
+/* The member's bytes (NPY header then data) in a new buffer; *n its length. NULL + err when the
+ * member cannot be represented. */
+static uint8_t *s_npy(const npy_member_t *m, size_t *n, char *err, size_t errlen) {
+    char descr[32], shape[64], dict[160];
+    size_t count = 1, data_n;
+    int is_f4 = strcmp(m->dtype, "<f4") == 0;
+    if (!is_f4 && !(strcmp(m->dtype, "|S") == 0 && m->ndim == 0 && m->nbytes > 0)) {
+        snprintf(err, errlen, "npz member %s: unsupported dtype %s/ndim %d", m->name, m->dtype,
+                 m->ndim);
+        return NULL;
+    }
+    if (m->ndim == 0)
+        snprintf(shape, sizeof shape, "()");
+    else if (m->ndim == 1)
+        snprintf(shape, sizeof shape, "(%zu,)", m->shape[0]);
+    else
+        snprintf(shape, sizeof shape, "(%zu, %zu)", m->shape[0], m->shape[1]);
+    for (int d = 0; d < m->ndim; d++) count *= m->shape[d];
+    if (is_f4) {
+        snprintf(descr, sizeof descr, "<f4");
+        data_n = 4 * count;
+    } else {
+        snprintf(descr, sizeof descr, "|S%zu", m->nbytes);
+        data_n = m->nbytes;
+    }
+    int dn = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                      descr, shape);
+    /* magic (6) + version (2) + header length (2) + dict + spaces + '\n': a multiple of 64, so
+     * the data is aligned (the NPY spec's requirement for v1.0 readers) */
+    size_t head = ((size_t)10 + (size_t)dn + 1 + 63) / 64 * 64;
+    uint8_t *b = rl_malloc(head + data_n);
+    memcpy(b, "\x93NUMPY\x01\x00", 8);
+    s_le16(b + 8, (uint32_t)(head - 10));
+    memcpy(b + 10, dict, (size_t)dn);
+    memset(b + 10 + dn, ' ', head - 10 - (size_t)dn - 1);
+    b[head - 1] = '\n';
+    if (is_f4) {
+        const float *x = m->data;
+        for (size_t i = 0; i < count; i++) {
+            uint32_t u;
+            memcpy(&u, &x[i], 4);
+            s_le32(b + head + 4 * i, u);
+        }
+    } else {
+        memcpy(b + head, m->data, data_n);
+    }
+    *n = head + data_n;
+    return b;
+}
+
+int npz_write(const char *path, const npy_member_t *m, int n, char *err, size_t errlen) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* DOS time and date of every member: 1980-01-01 00:00 (the ZIP epoch), so one policy always
+     * gives the same bytes */
+    const uint32_t dos_time = 0, dos_date = (0u << 9) | (1u << 5) | 1u;
+    uint8_t *cd = NULL;  /* the central directory, built while the members are written */
+    size_t cd_n = 0, off = 0;
+    int failed = 0, rc = -1;
+    err[0] = 0;
+    for (int k = 0; k < n && !failed; k++) {
+        char name[128];
+        int nl = snprintf(name, sizeof name, "%s.npy", m[k].name);
+        size_t len;
+        uint8_t *b = s_npy(&m[k], &len, err, errlen);
+        if (!b) goto out;
+        if (len > 0xfffffffeu || off + len + 30 + (size_t)nl > 0xfffffffeu) {
+            snprintf(err, errlen, "npz member %s: too large for a ZIP without ZIP64", m[k].name);
+            free(b);
+            goto out;
+        }
+        uint32_t crc = (uint32_t)crc32(0L, b, (uInt)len);
+        uint8_t lh[30];
+        s_le32(lh, 0x04034b50u);      /* local file header signature */
+        s_le16(lh + 4, 20);           /* version needed to extract: 2.0 */
+        s_le16(lh + 6, 0);            /* flags */
+        s_le16(lh + 8, 0);            /* method: stored */
+        s_le16(lh + 10, dos_time);
+        s_le16(lh + 12, dos_date);
+        s_le32(lh + 14, crc);
+        s_le32(lh + 18, (uint32_t)len);  /* compressed size */
+        s_le32(lh + 22, (uint32_t)len);  /* uncompressed size */
+        s_le16(lh + 26, (uint32_t)nl);
+        s_le16(lh + 28, 0);           /* extra field length */
+        if (fwrite(lh, 1, 30, f) != 30 || fwrite(name, 1, (size_t)nl, f) != (size_t)nl ||
+            fwrite(b, 1, len, f) != len)
+            failed = 1;
+        free(b);
+        cd = rl_realloc(cd, cd_n + 46 + (size_t)nl);
+        uint8_t *c = cd + cd_n;
+        s_le32(c, 0x02014b50u);       /* central directory header signature */
+        s_le16(c + 4, 20);            /* version made by: 2.0, MS-DOS attributes */
+        memcpy(c + 6, lh + 4, 26);    /* version needed .. file name length, as above */
+        s_le16(c + 30, 0);            /* file comment length */
+        s_le16(c + 32, 0);            /* disk number start */
+        s_le16(c + 34, 0);            /* internal attributes */
+        s_le32(c + 36, 0);            /* external attributes */
+        s_le32(c + 42, (uint32_t)off);  /* offset of the local header */
+        memcpy(c + 46, name, (size_t)nl);
+        cd_n += 46 + (size_t)nl;
+        off += 30 + (size_t)nl + len;
+    }
+    if (!failed) {
+        uint8_t end[22];
+        s_le32(end, 0x06054b50u);     /* end of central directory signature */
+        s_le16(end + 4, 0);           /* this disk */
+        s_le16(end + 6, 0);           /* disk of the central directory */
+        s_le16(end + 8, (uint32_t)n); /* entries on this disk */
+        s_le16(end + 10, (uint32_t)n);
+        s_le32(end + 12, (uint32_t)cd_n);
+        s_le32(end + 16, (uint32_t)off);
+        s_le16(end + 20, 0);          /* comment length */
+        if (fwrite(cd, 1, cd_n, f) != cd_n || fwrite(end, 1, 22, f) != 22) failed = 1;
+    }
+    if (fflush(f) != 0) failed = 1;
+    if (failed) {
+        snprintf(err, errlen, "writing %s failed: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (fclose(f) != 0 && rc == 0) {
+        snprintf(err, errlen, "writing %s failed: %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (rc == 0 && rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (rc != 0) unlink(tmp);
+    free(cd);
+    return rc;
+}
+
+/* ---- the policy-only checkpoint reader ----------------------------------------------------- */
+
+/* Checkpoint format 2 as learner/checkpoint.c writes it: magic, then records of
+ * [u32 length][u32 CRC-32 of the body][protobuf CheckpointRecord], the last an End record with
+ * the record count and the FNV-1a 64 of every byte before it. */
+static const char s_magic[8] = {'M', 'S', 'A', 'C', 'C', 'K', 'P', '2'};
+static const char s_magic_v1[8] = {'M', 'S', 'A', 'C', 'C', 'K', 'P', 'T'};
+#define RECORD_MAX ((size_t)CHECKPOINT_CHUNK * 4 + 4096)
+#define N_ARRAYS 7
+
+static void s_fnv(uint64_t *h, const void *p, size_t n) {
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        *h ^= b[i];
+        *h *= 0x100000001b3ull;
+    }
+}
+
+int export_read_agent_state(const char *path, const char *task, const char *algo,
+                            const nn_shape_t *shape, float *state, size_t state_n,
+                            uint64_t *env_steps, uint64_t *updates, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    uint64_t hash = 0xcbf29ce484222325ull, records = 0, steps = 0, upd = 0;
+    uint8_t *buf = rl_malloc(RECORD_MAX);
+    char magic[8];
+    int rc = -1, have_header = 0;
+    size_t len[N_ARRAYS] = {0}, filled[N_ARRAYS] = {0};  /* values per array: expected, seen */
+    if (fread(magic, 1, 8, f) != 8 ||
+        (memcmp(magic, s_magic, 8) != 0 && memcmp(magic, s_magic_v1, 8) != 0)) {
+        snprintf(err, errlen, "%s: not a metasac checkpoint", path);
+        goto out;
+    }
+    if (memcmp(magic, s_magic_v1, 8) == 0) {
+        snprintf(err, errlen, "%s: checkpoint format 1, written by an older build (this one "
+                 "reads format %u)", path, CHECKPOINT_FORMAT_VERSION);
+        goto out;
+    }
+    s_fnv(&hash, magic, 8);
+    for (;;) {
+        uint8_t lb[8];
+        if (fread(lb, 1, 8, f) != 8) {
+            snprintf(err, errlen, "%s: truncated after %llu records (no end record)", path,
+                     (unsigned long long)records);
+            goto out;
+        }
+        size_t n = (size_t)lb[0] | (size_t)lb[1] << 8 | (size_t)lb[2] << 16 | (size_t)lb[3] << 24;
+        uint32_t crc = (uint32_t)lb[4] | (uint32_t)lb[5] << 8 | (uint32_t)lb[6] << 16 |
+                       (uint32_t)lb[7] << 24;
+        if (n > RECORD_MAX || fread(buf, 1, n, f) != n) {
+            snprintf(err, errlen, "%s: record %llu is truncated or too long (%zu bytes)", path,
+                     (unsigned long long)records, n);
+            goto out;
+        }
+        if ((uint32_t)crc32(0L, buf, (uInt)n) != crc) {
+            snprintf(err, errlen, "%s: record %llu is corrupt (CRC mismatch): the file is damaged",
+                     path, (unsigned long long)records);
+            goto out;
+        }
+        Metasac__CheckpointRecord *r = metasac__checkpoint_record__unpack(NULL, n, buf);
+        if (!r) {
+            snprintf(err, errlen, "%s: record %llu does not decode", path,
+                     (unsigned long long)records);
+            goto out;
+        }
+        int bad = 0, ended = 0;
+        if (r->body_case == METASAC__CHECKPOINT_RECORD__BODY_END) {
+            if (r->end->records != records || r->end->checksum != hash) {
+                snprintf(err, errlen, "%s: checksum or record count mismatch: the file is corrupt",
+                         path);
+                bad = 1;
+            }
+            ended = 1;
+        } else if (!have_header) {
+            const Metasac__CheckpointHeader *h = r->header;
+            if (r->body_case != METASAC__CHECKPOINT_RECORD__BODY_HEADER) {
+                snprintf(err, errlen, "%s: the first record is not a header", path);
+                bad = 1;
+            } else if (h->format_version != CHECKPOINT_FORMAT_VERSION) {
+                snprintf(err, errlen, "%s: format version %u, this build reads %u", path,
+                         h->format_version, CHECKPOINT_FORMAT_VERSION);
+                bad = 1;
+            } else if (strcmp(h->task, task) || strcmp(h->algo, algo) ||
+                       h->obs_dim != (uint32_t)shape->obs_dim ||
+                       h->act_dim != (uint32_t)shape->act_dim ||
+                       h->hidden != (uint32_t)shape->hidden) {
+                snprintf(err, errlen, "%s: a checkpoint of %s/%s (hidden %u), the run's config.ini "
+                         "says %s/%s (hidden %d)", path, h->task, h->algo, h->hidden, task, algo,
+                         shape->hidden);
+                bad = 1;
+            } else if (h->agent_state_len != state_n || h->replay_size > h->replay_capacity ||
+                       h->d0_size > h->d0_capacity ||
+                       h->replay_size > (uint64_t)SIZE_MAX / 4 / (h->obs_dim + 1u) ||
+                       (uint64_t)h->d0_size > (uint64_t)SIZE_MAX / 4 / (h->obs_dim + 1u)) {
+                snprintf(err, errlen, "%s: agent state of %llu floats (this build's learner has "
+                         "%zu) or impossible replay/D0 sizes", path,
+                         (unsigned long long)h->agent_state_len, state_n);
+                bad = 1;
+            } else {
+                size_t O = h->obs_dim, A = h->act_dim, sz = (size_t)h->replay_size;
+                size_t l[N_ARRAYS] = {state_n, sz * O, sz * O, sz * A, sz, sz,
+                                      (size_t)h->d0_size * O};
+                memcpy(len, l, sizeof len);
+                steps = h->env_steps;
+                upd = h->updates;
+                have_header = 1;
+            }
+        } else if (r->body_case == METASAC__CHECKPOINT_RECORD__BODY_CHUNK) {
+            const Metasac__CheckpointChunk *ch = r->chunk;
+            unsigned k = (unsigned)ch->array;
+            if (k >= N_ARRAYS || ch->offset != filled[k] || ch->n_data == 0 ||
+                ch->n_data > len[k] - filled[k]) {
+                snprintf(err, errlen, "%s: record %llu is empty, out of order or writes outside "
+                         "its array", path, (unsigned long long)records);
+                bad = 1;
+            } else {
+                /* only the agent's state is kept; the replay and D0 are checked and dropped */
+                if (k == METASAC__CHECKPOINT_ARRAY__CKPT_AGENT_STATE)
+                    memcpy(state + ch->offset, ch->data, sizeof(float) * ch->n_data);
+                filled[k] += ch->n_data;
+            }
+        } else {
+            snprintf(err, errlen, "%s: record %llu is not a chunk", path,
+                     (unsigned long long)records);
+            bad = 1;
+        }
+        metasac__checkpoint_record__free_unpacked(r, NULL);
+        if (bad) goto out;
+        if (ended) break;
+        s_fnv(&hash, lb, 8);
+        s_fnv(&hash, buf, n);
+        records++;
+    }
+    if (!have_header) {
+        snprintf(err, errlen, "%s: no header record", path);
+        goto out;
+    }
+    if (fgetc(f) != EOF) {
+        snprintf(err, errlen, "%s: bytes after the end record", path);
+        goto out;
+    }
+    for (int k = 0; k < N_ARRAYS; k++)
+        if (filled[k] != len[k]) {
+            snprintf(err, errlen, "%s: array %d is incomplete (%zu of %zu values)", path, k,
+                     filled[k], len[k]);
+            goto out;
+        }
+    for (size_t i = 0; i < state_n; i++)
+        if (!isfinite(state[i])) {
+            snprintf(err, errlen, "%s: the agent state holds non-finite values", path);
+            goto out;
+        }
+    if (env_steps) *env_steps = steps;
+    if (updates) *updates = upd;
+    rc = 0;
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+/* ---- the policy file ------------------------------------------------------------------------ */
+
+int export_write_policy(const char *path, const sac_f *agent, const float *low,
+                        const float *high, const char *metadata_json, char *err, size_t errlen) {
+    const nn_shape_t *s = &agent->shape;
+    const nn_layer_t *L = s->pi;
+    static const char *const names[3][2] = {{"l1_w", "l1_b"}, {"l2_w", "l2_b"}, {"l3_w", "l3_b"}};
+    npy_member_t m[9];
+    int n = 0;
+    for (int l = 0; l < 3; l++) {
+        /* W is [out][in] row-major in phi (common/nn.h), which is NumPy's C order as is */
+        m[n++] = (npy_member_t){names[l][0], "<f4", 2, {(size_t)L[l].out, (size_t)L[l].in},
+                                agent->phi + L[l].w, 0};
+        m[n++] = (npy_member_t){names[l][1], "<f4", 1, {(size_t)L[l].out, 0},
+                                agent->phi + L[l].b, 0};
+    }
+    m[n++] = (npy_member_t){"action_low", "<f4", 1, {(size_t)s->act_dim, 0}, low, 0};
+    m[n++] = (npy_member_t){"action_high", "<f4", 1, {(size_t)s->act_dim, 0}, high, 0};
+    m[n++] = (npy_member_t){"metadata", "|S", 0, {0, 0}, metadata_json, strlen(metadata_json)};
+    return npz_write(path, m, n, err, errlen);
+}
+
+/* The learner's agent as server_new builds it from cfg (keep in step with learner/server.c). */
+static sac_f *s_agent_new(const config_t *cfg, const nn_shape_t *shape, const float *low,
+                          const float *high) {
+    int A = shape->act_dim;
+    sac_opts_t o;
+    sac_opts_default(&o, (algo_t)cfg->algo, A);
+    o.gamma = cfg->gamma;
+    o.tau = cfg->tau;
+    o.lr_q = cfg->critic_lr;
+    o.lr_pi = cfg->policy_lr;
+    o.lr_alpha = cfg->alpha_lr;
+    o.alpha = cfg->alpha;
+    o.target_entropy = config_target_entropy(cfg, A);
+    o.rms_rho = cfg->rms_rho;
+    o.rms_eps = cfg->rms_eps;
+    o.meta_clip = cfg->meta_clip;
+    o.meta_on_replay = cfg->meta_on_replay;
+    o.resample = cfg->resample;
+    o.meta_scaled_action = cfg->meta_scaled_action;
+    o.critic_two_steps = cfg->critic_two_steps;
+    o.td3_noise = cfg->td3_policy_noise;
+    o.td3_noise_clip = cfg->td3_noise_clip;
+    o.td3_policy_delay = cfg->td3_policy_delay;
+    int cap = cfg->batch > cfg->d0_size ? cfg->batch : cfg->d0_size;
+    return sac_new_f(shape, &o, low, high, cap, (uint64_t)cfg->seed, RNG_STREAM_LEARNER);
+}
+
+int export_policy(const char *run_dir, const char *out, export_info_t *info, char *err,
+                  size_t errlen) {
+    export_info_t local;
+    if (!info) info = &local;
+    memset(info, 0, sizeof *info);
+    char path[4200], cur[4200], prev[4200], e1[1024] = "", e2[1024] = "", cerr[CONFIG_ERR_MAX];
+    snprintf(path, sizeof path, "%s/config.ini", run_dir);
+    config_t cfg;
+    config_defaults(&cfg);
+    if (access(path, R_OK) != 0) {
+        snprintf(err, errlen, "%s: %s (is %s a run directory?)", path, strerror(errno), run_dir);
+        return -1;
+    }
+    if (config_load_file(&cfg, path, cerr, sizeof cerr) < 0 ||
+        config_check(&cfg, cerr, sizeof cerr) < 0) {
+        snprintf(err, errlen, "%s", cerr);
+        return -1;
+    }
+    const char *task = config_task_name(cfg.task), *algo = config_algo_name(cfg.algo);
+    task_model_t *model = task_model_new(task);
+    if (!model) {
+        snprintf(err, errlen, "cannot load task '%s' (models not found? set METASAC_MODEL_DIR)",
+                 task);
+        return -1;
+    }
+    int O = task_model_obs_dim(model), A = task_model_act_dim(model);
+    const float *low = task_model_action_low(model), *high = task_model_action_high(model);
+    nn_shape_t shape;
+    nn_shape_init(&shape, O, A, cfg.hidden);
+    sac_f *agent = s_agent_new(&cfg, &shape, low, high);
+    float *state = rl_aligned(sizeof(float) * agent->state_n);
+    int rc = -1;
+
+    snprintf(cur, sizeof cur, "%s/checkpoint.bin", run_dir);
+    snprintf(prev, sizeof prev, "%s/checkpoint.prev.bin", run_dir);
+    int have_cur = access(cur, F_OK) == 0, have_prev = access(prev, F_OK) == 0;
+    const char *used = NULL;
+    if (!have_cur && !have_prev) {
+        snprintf(err, errlen, "no checkpoint in %s (neither checkpoint.bin nor "
+                 "checkpoint.prev.bin): the run has not saved one yet", run_dir);
+        goto out;
+    }
+    if (have_cur && export_read_agent_state(cur, task, algo, &shape, state, agent->state_n,
+                                            &info->env_steps, &info->updates, e1,
+                                            sizeof e1) == 0) {
+        used = cur;
+    } else if (have_prev && export_read_agent_state(prev, task, algo, &shape, state,
+                                                   agent->state_n, &info->env_steps,
+                                                   &info->updates, e2, sizeof e2) == 0) {
+        used = prev;
+        snprintf(info->skipped, sizeof info->skipped, "%s", have_cur ? e1 : "checkpoint.bin is missing");
+    } else {
+        snprintf(err, errlen, "no usable checkpoint in %s: %s%s%s", run_dir, have_cur ? e1 : "",
+                 have_cur && have_prev ? "; " : "", have_prev ? e2 : "");
+        goto out;
+    }
+    memcpy(agent->state, state, sizeof(float) * agent->state_n);
+    snprintf(info->checkpoint, sizeof info->checkpoint, "%s", used);
+    snprintf(info->task, sizeof info->task, "%s", task);
+    snprintf(info->algo, sizeof info->algo, "%s", algo);
+    info->obs_dim = O;
+    info->act_dim = A;
+    info->hidden = cfg.hidden;
+
+    char meta[1024];
+    snprintf(meta, sizeof meta,
+             "{\"format\": \"metasac-policy\", \"format_version\": 1, \"task\": \"%s\", "
+             "\"algo\": \"%s\", \"obs_dim\": %d, \"act_dim\": %d, \"hidden\": %d, "
+             "\"env_steps\": %llu, \"weight_version\": %llu, \"checkpoint\": \"%s\", "
+             "\"activation\": \"relu\", "
+             "\"action\": \"c * tanh(mu) + b, c = (high - low) / 2, b = (high + low) / 2\"}",
+             task, algo, O, A, cfg.hidden, (unsigned long long)info->env_steps,
+             (unsigned long long)info->updates, used == cur ? "checkpoint.bin" : "checkpoint.prev.bin");
+    rc = export_write_policy(out, agent, low, high, meta, err, errlen);
+out:
+    free(state);
+    sac_destroy_f(&agent);
+    task_model_destroy(&model);
+    return rc;
+}

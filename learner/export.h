@@ -1,0 +1,65 @@
+/* Policy export: a run directory's checkpoint -> a NumPy .npz file of the deterministic policy
+ * (metasac-export; docs/EXPORT.md documents the file).
+ *
+ * The .npz is written here from the published formats, with no library: a ZIP archive
+ * (PKWARE APPNOTE: local file headers, central directory, end record; every member stored,
+ * CRC-32 from zlib) of NPY v1.0 members (little-endian '<f4' arrays, C order).
+ *
+ * The checkpoint is read by a policy-only reader: it checks the whole file exactly as hard as
+ * checkpoint_load_file (magic, every record's CRC before decoding it, header identity and sizes,
+ * in-order chunks inside their arrays, the end record's count and FNV checksum, no trailing
+ * bytes, a finite agent state) but keeps only the agent's state block. It never allocates the
+ * replay buffer, whose capacity (replay_capacity rows, GBs for Humanoid) checkpoint_load_file
+ * requires. It never modifies the run directory (checkpoint_load would move a refused file
+ * aside; an export must not touch a run that may still be training). */
+#ifndef METASAC_EXPORT_H
+#define METASAC_EXPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn.h"
+#include "sac.h"
+
+/* One .npy member of an .npz. dtype "<f4" (data: float[], written little-endian) or
+ * "|S" (data: bytes, a 0-d fixed-length byte string, e.g. JSON; ndim must be 0). */
+typedef struct {
+    const char *name;  /* member name without ".npy" */
+    const char *dtype; /* "<f4" or "|S" */
+    int ndim;          /* 0, 1 or 2 */
+    size_t shape[2];
+    const void *data;
+    size_t nbytes;     /* "|S": length of the string; "<f4": ignored (4 * product of shape) */
+} npy_member_t;
+
+/* Writes the members as an uncompressed .npz at path (via a temporary file in the same
+ * directory and a rename: a failed export leaves no partial file). 0, or -1 with err. */
+int npz_write(const char *path, const npy_member_t *m, int n, char *err, size_t errlen);
+
+/* The policy-only checkpoint reader (see above). task/algo/shape identify the run; state
+ * [state_n] receives the agent's state block (sac_f.state); env_steps and updates (the weight
+ * version) the header's counters. 0, or -1 with err (nothing written to state is meaningful). */
+int export_read_agent_state(const char *path, const char *task, const char *algo,
+                            const nn_shape_t *shape, float *state, size_t state_n,
+                            uint64_t *env_steps, uint64_t *updates, char *err, size_t errlen);
+
+/* Writes agent's policy (phi) as l1_w [H][obs], l1_b [H], l2_w [H][H], l2_b [H], l3_w [2A][H],
+ * l3_b [2A], action_low/action_high [A] and metadata (JSON text). 0, or -1 with err. */
+int export_write_policy(const char *path, const sac_f *agent, const float *low,
+                        const float *high, const char *metadata_json, char *err, size_t errlen);
+
+typedef struct {
+    char checkpoint[4200]; /* the checkpoint file the policy came from */
+    char skipped[1024];    /* why checkpoint.bin was passed over ("" when it was used) */
+    char task[32], algo[32];
+    int obs_dim, act_dim, hidden;
+    uint64_t env_steps, updates;
+} export_info_t;
+
+/* The whole export: run_dir/config.ini -> the learner's shapes and bounds as server_new builds
+ * them -> run_dir/checkpoint.bin (else checkpoint.prev.bin) -> out. info may be NULL.
+ * 0, or -1 with err (no config, no or no usable checkpoint, output not writable). */
+int export_policy(const char *run_dir, const char *out, export_info_t *info, char *err,
+                  size_t errlen);
+
+#endif
