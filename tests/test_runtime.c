@@ -3,6 +3,7 @@
  * the point), and a hostile test client that sends every kind of bad input. */
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -429,4 +430,99 @@ Test(runtime, hellos_from_one_address_are_rate_limited, .init = s_quiet, .timeou
     s_learner_stop(&l);
     for (int i = 0; i < N; i++) zmq_close(d[i]);
     zmq_ctx_term(zctx);
+}
+
+/* Issue 9: a wildcard bind used to be advertised as 127.0.0.1, useless to another node. */
+Test(runtime, a_wildcard_bind_is_advertised_at_a_reachable_host, .init = s_quiet, .timeout = 30) {
+    config_t cfg;
+    s_config(&cfg, ALGO_SAC_V2);
+    snprintf(cfg.learner_bind, sizeof cfg.learner_bind, "tcp://*:*");
+    snprintf(cfg.weights_bind, sizeof cfg.weights_bind, "tcp://*:*");
+    char err[1024];
+    cr_expect_null(server_new(&cfg, err, sizeof err), "a reachable bind without keys is refused");
+    cr_expect(strstr(err, "insecure") && strstr(err, "curve_secret_key"), "%s", err);
+    cfg.insecure = true;
+    snprintf(cfg.advertise_host, sizeof cfg.advertise_host, "node7.cluster");
+    server_t *s = server_new(&cfg, err, sizeof err);
+    cr_assert(s, "%s", err);
+    cr_expect(strncmp(server_endpoint(s, 0), "tcp://node7.cluster:", 20) == 0 &&
+                  strncmp(server_endpoint(s, 1), "tcp://node7.cluster:", 20) == 0,
+              "%s %s", server_endpoint(s, 0), server_endpoint(s, 1));
+    server_destroy(&s);
+    cfg.advertise_host[0] = 0;
+    char host[256] = "", want[300];
+    gethostname(host, sizeof host - 1);
+    snprintf(want, sizeof want, "tcp://%s:", host);
+    s = server_new(&cfg, err, sizeof err);
+    cr_assert(s, "%s", err);
+    cr_expect(strncmp(server_endpoint(s, 0), want, strlen(want)) == 0, "%s, host %s",
+              server_endpoint(s, 0), host);
+    server_destroy(&s);
+}
+
+/* Pids of the live (not zombie) children of parent. */
+static int s_children(pid_t parent, pid_t *out, int max) {
+    int n = 0;
+    FILE *p = popen("ls /proc", "r");
+    char name[64];
+    while (p && fscanf(p, "%63s", name) == 1 && n < max) {
+        char path[128], line[512], state;
+        int ppid;
+        snprintf(path, sizeof path, "/proc/%s/stat", name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        char *rp = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+        fclose(f);
+        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == parent && state != 'Z')
+            out[n++] = atoi(name);
+    }
+    if (p) pclose(p);
+    return n;
+}
+
+/* 1 while pid exists and is not a zombie. */
+static int s_alive(pid_t pid) {
+    char path[64], line[512], state;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char *rp = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+    fclose(f);
+    return rp && sscanf(rp + 1, " %c", &state) == 1 && state != 'Z';
+}
+
+/* Issue 9: a SIGKILLed metasac-run left its learner and actors running as orphans. */
+Test(runtime, killing_the_launcher_leaves_no_orphans, .init = s_quiet, .timeout = 60) {
+    const char *bin = getenv("METASAC_BIN_DIR");
+    cr_assert(bin, "METASAC_BIN_DIR names build/bin (make test sets it)");
+    char exe[512], dir[] = "/tmp/metasac-orphans-XXXXXX", flag[128];
+    cr_assert(mkdtemp(dir));
+    snprintf(exe, sizeof exe, "%s/metasac-run", bin);
+    snprintf(flag, sizeof flag, "--run_dir=%s/run", dir);
+    pid_t launcher = fork();
+    if (launcher == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1), dup2(fd, 2);
+        execl(exe, exe, flag, "--hidden=32", "--batch=32", "--actors=2", "--total_steps=10000000",
+              "--log_level=error", (char *)NULL);
+        _exit(127);
+    }
+    pid_t kids[16];
+    int n = 0;
+    for (int i = 0; i < 200 && n < 4; i++) {  /* learner, 2 actors, evaluator */
+        usleep(50000);
+        n = s_children(launcher, kids, 16);
+    }
+    cr_assert_geq(n, 4, "the launcher started its children (%d)", n);
+    kill(launcher, SIGKILL);
+    waitpid(launcher, NULL, 0);
+    int left = n;
+    for (int i = 0; i < 100 && left > 0; i++) {
+        usleep(100000);
+        left = 0;
+        for (int k = 0; k < n; k++) left += s_alive(kids[k]);
+    }
+    for (int k = 0; k < n; k++)
+        if (s_alive(kids[k])) kill(kids[k], SIGKILL);  /* clean up what the test found */
+    cr_expect_eq(left, 0, "%d processes outlived a SIGKILLed launcher", left);
 }
