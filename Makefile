@@ -19,7 +19,7 @@ BUILD   ?= build$(if $(SAN),-$(subst $(comma),-,$(SAN)))
 comma   := ,
 
 CC      ?= cc
-PKGS    := openblas libzmq libprotobuf-c inih zlib
+PKGS    := openblas libzmq libprotobuf-c inih zlib libmicrohttpd
 WARN    := -Wall -Wextra -Wpedantic -Werror -Wvla -Wshadow -Wstrict-prototypes
 OPT     ?= -O3
 # -fno-trapping-math: we never trap on FP exceptions, and without it GCC keeps a branch per

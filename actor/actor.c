@@ -46,6 +46,9 @@ typedef struct {
     int connected, welcomed;
     double last_recv, last_send;
     double last_learner;       /* last message from a learner (or the start) */
+    double last_stats;         /* when the last Stats went out */
+    uint64_t stats_steps;      /* env steps at the last Stats */
+    double policy_us, step_us; /* time in policy forward passes and in env steps */
     char host[WIRE_MAX_NAME + 1];
     int curve;                 /* keys below are loaded */
     char server_pub[41], my_secret[41], my_pub[41];
@@ -409,6 +412,7 @@ static void s_actions(actor_t *a, int n, int random) {
         }
         return;
     }
+    double t0 = s_now_ms();
     if (a->td3) {
         pi_forward_f(&a->shape, a->phi, a->scale, a->bias, a->obs, n, NULL, a->pw);
         for (int k = 0; k < n * A; k++) {
@@ -416,11 +420,13 @@ static void s_actions(actor_t *a, int n, int random) {
             float v = a->pw->act[k] + a->expl_noise * a->scale[j] * (float)rng_normal(&a->rng);
             a->act[k] = v < a->low[j] ? a->low[j] : v > a->high[j] ? a->high[j] : v;
         }
+        a->policy_us += 1e3 * (s_now_ms() - t0);
         return;
     }
     rng_normal_fill(&a->rng, a->xi, n * A);
     pi_forward_f(&a->shape, a->phi, a->scale, a->bias, a->obs, n, a->xi, a->pw);
     memcpy(a->act, a->pw->act, sizeof(float) * n * A);
+    a->policy_us += 1e3 * (s_now_ms() - t0);
 }
 
 static void s_step(actor_t *a) {
@@ -432,6 +438,7 @@ static void s_step(actor_t *a) {
     int random = a->credits_random > 0;
     if (random && (uint64_t)n > a->credits_random) n = (int)a->credits_random;
     s_actions(a, n, random);
+    double t0 = s_now_ms();
     for (int e = 0; e < n; e++) {
         float *obs = a->obs + (size_t)e * O, *next = a->next + (size_t)e * O;
         const float *act = a->act + (size_t)e * A;
@@ -469,7 +476,33 @@ static void s_step(actor_t *a) {
         }
         if (a->nb == a->send_batch && s_flush(a) != 0) return;
     }
+    a->step_us += 1e3 * (s_now_ms() - t0);
     if (a->credits_random + a->credits_policy == 0 || a->nresets >= a->reset_cap / 2) s_flush(a);
+}
+
+/* Every STATS_MS an actor reports its own figures (the learner's per-host view). */
+#define STATS_MS 5000.0
+static void s_stats(actor_t *a, double now) {
+    if (now - a->last_stats < STATS_MS) return;
+    double dt = (now - a->last_stats) / 1e3;
+    Metasac__Stats st = METASAC__STATS__INIT;
+    st.actor_id = a->id;
+    st.weight_version = a->version;
+    st.env_steps = a->c->env_steps;
+    st.episodes = a->c->episodes;
+    st.batches_sent = a->c->batches_sent;
+    st.transitions_sent = a->c->transitions_sent;
+    st.resets_sent = a->c->resets_sent;
+    st.step_time_us = (uint64_t)a->step_us;
+    st.policy_time_us = (uint64_t)a->policy_us;
+    st.reconnects = (uint32_t)a->c->reconnects;
+    st.steps_per_sec = a->last_stats > 0 ? (double)(a->c->env_steps - a->stats_steps) / dt : 0;
+    st.host = a->host;
+    st.pid = (uint32_t)getpid();
+    st.num_envs = (uint32_t)a->o->num_envs;
+    s_send(a, wire_encode_stats(&st, a->buf, a->bufcap));
+    a->last_stats = now;
+    a->stats_steps = a->c->env_steps;
 }
 
 /* Evaluator: deterministic episodes of eval_phi; returns 0 or -1 when stopped. */
@@ -651,6 +684,7 @@ int actor_run(const actor_opts_t *o, volatile sig_atomic_t *stop, actor_counters
             a.eval_phi_version == a.eval_version)
             s_evaluate(&a, stop);
         now = s_now_ms();
+        if (a.welcomed && !o->evaluator) s_stats(&a, now);
         if (a.connected && now - a.last_send > o->heartbeat_ms) {
             if (a.welcomed) s_heartbeat(&a);
             else a.last_send = now;

@@ -133,6 +133,9 @@ static const config_entry_t s_table[] = {
     E_PATH("advertise_host", advertise_host, "",
            "Host (name or address) other nodes reach the learner at, written to the run's "
            "endpoints file for a wildcard bind (tcp://*:PORT); empty = this machine's host name."),
+    E_INT("metrics_port", metrics_port, "0", -1, 65535,
+          "HTTP port of the learner's Prometheus/OpenMetrics endpoint (GET /metrics, every "
+          "interface); 0 = off, -1 = any free port (written to the endpoints file)."),
     E_I64("max_msg_bytes", max_msg_bytes, "67108864", 1024, (int64_t)1 << 31,
           "Largest message accepted (ZMQ_MAXMSGSIZE and the decoder's limit)."),
     E_INT("heartbeat_ms", heartbeat_ms, "1000", 10, 3600000, "Heartbeat interval."),

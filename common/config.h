@@ -85,6 +85,7 @@ typedef struct {
     char weights_bind[CONFIG_STR_MAX];
     char weights_connect[CONFIG_STR_MAX];
     char advertise_host[CONFIG_STR_MAX];  /* host written for a wildcard bind; "" = host name */
+    int metrics_port;             /* Prometheus endpoint: 0 off, -1 any free port */
     int64_t max_msg_bytes;
     int heartbeat_ms;
     int heartbeat_timeout_ms;

@@ -5,7 +5,7 @@
 #   --fuzz adds clang-14 and libFuzzer for `make fuzz` (not in the default list CI installs)
 set -eu
 pkgs="build-essential pkg-config libopenblas-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
-      libmujoco-dev libcriterion-dev libinih-dev zlib1g-dev gnuplot-nox
+      libmujoco-dev libcriterion-dev libinih-dev zlib1g-dev libmicrohttpd-dev gnuplot-nox
       python3-numpy"
 for opt in "$@"; do
     case "$opt" in

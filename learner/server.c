@@ -16,6 +16,7 @@
 #include "checkpoint.h"
 #include "curve.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "replay.h"
 #include "rng.h"
 #include "sac.h"
@@ -60,6 +61,12 @@ typedef struct {
     uint64_t eval_steps;      /* env steps of the weights it is evaluating */
     uint64_t eval_version;    /* and their version */
     uint32_t eval_episodes;   /* and the episodes asked for */
+    uint64_t rep_steps;       /* steps at the last report (for its rate) */
+    double rate;              /* accepted env steps/s over the last report interval */
+    double st_sps;            /* from its Stats: env steps/s it reports */
+    double st_policy_us;      /* from its Stats: policy time per env step [us] */
+    uint64_t st_policy_time, st_steps;  /* the Stats totals these came from */
+    uint32_t pid;
 } peer_t;
 
 typedef struct {
@@ -127,6 +134,12 @@ struct server {
     uint64_t zero_meta;     /* consecutive Meta-SAC updates with a metagradient of exactly 0 */
     sac_stats_t last;
     FILE *metrics, *evals;
+    int reports;            /* throughput lines written */
+    double sps_avg;         /* moving average of env steps/s, for the ETA */
+    metrics_http_t *http;   /* Prometheus endpoint (NULL when off) */
+    char *prom;             /* its text, rendered here */
+    size_t prom_cap;
+    double t_prom;
 };
 
 static double s_now_ms(void) {
@@ -305,8 +318,16 @@ static int s_write_run_files(server_t *s, char *err, size_t errlen) {
     char tmp[CONFIG_STR_MAX + 40];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%s\n%s\n", s->endpoint[0], s->endpoint[1]) < 0 || fclose(f) != 0 ||
-        rename(tmp, path) != 0) {
+    char http[CONFIG_STR_MAX + 64] = "";
+    if (s->http) {
+        const char *h = strstr(s->endpoint[0], "://");
+        const char *colon = h ? strrchr(h + 3, ':') : NULL;
+        snprintf(http, sizeof http, "http://%.*s:%d/metrics\n",
+                 h && colon ? (int)(colon - h - 3) : 9, h && colon ? h + 3 : "127.0.0.1",
+                 metrics_http_port(s->http));
+    }
+    if (!f || fprintf(f, "%s\n%s\n%s", s->endpoint[0], s->endpoint[1], http) < 0 ||
+        fclose(f) != 0 || rename(tmp, path) != 0) {
         snprintf(err, errlen, "cannot write '%s': %s", path, strerror(errno));
         return -1;
     }
@@ -460,6 +481,8 @@ server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
     s->next_eval = (uint64_t)cfg->eval_interval;
     s->eval_snap = rl_aligned(sizeof(float) * s->shape.pi_n);
     s->upd_ms = 5;
+    s->prom_cap = 16384 + (size_t)s->max_peers * 512;
+    s->prom = rl_malloc(s->prom_cap);
 
     const nn_layer_t *L = s->shape.pi;
     for (int l = 0; l < 3; l++)
@@ -518,6 +541,9 @@ server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
     zmq_setsockopt(s->pub, ZMQ_SNDHWM, &pub_hwm, sizeof pub_hwm);
     if (s_bind(s, s->router, cfg->learner_bind, 0, err, errlen) < 0 ||
         s_bind(s, s->pub, cfg->weights_bind, 1, err, errlen) < 0 ||
+        (cfg->metrics_port != 0 &&
+         !(s->http = metrics_http_new(cfg->metrics_port > 0 ? cfg->metrics_port : 0, err,
+                                      errlen))) ||
         s_open_run_dir(s, err, errlen) < 0 ||
         /* the checkpoint is checked before anything in the run directory is rewritten */
         (s->cfg.run_dir[0] && s_resume(s, err, errlen) < 0) ||
@@ -542,6 +568,8 @@ void server_destroy(server_t **self_p) {
     if (s->router) zmq_close(s->router);
     if (s->pub) zmq_close(s->pub);
     curve_auth_destroy(&s->auth);  /* after the sockets: nobody gets in while they close */
+    metrics_http_destroy(&s->http);
+    free(s->prom);
     if (s->zctx) zmq_ctx_term(s->zctx);
     wire_decoder_destroy(&s->dec);
     sac_destroy_f(&s->agent);
@@ -963,6 +991,7 @@ static void s_hello(server_t *s, const uint8_t *ident, size_t ident_len, const c
     p->id = s_new_id(s, h->actor_id_request_case ? h->requested_actor_id : 0);
     p->evaluator = h->role == METASAC__ROLE__ROLE_EVALUATOR;
     p->num_envs = h->num_envs;
+    p->pid = h->pid;
     snprintf(p->addr, sizeof p->addr, "%s", addr);
     snprintf(p->host, sizeof p->host, "%s", h->host && h->host[0] ? h->host : addr);
     p->t_seen = p->t_data = now;
@@ -1190,8 +1219,23 @@ static void s_handle(server_t *s, zmq_msg_t *id, zmq_msg_t *body, double now) {
         s_eval_result(s, p, env->eval_result);
         break;
     case METASAC__ENVELOPE__BODY_HEARTBEAT:
-    case METASAC__ENVELOPE__BODY_STATS:
         break;
+    case METASAC__ENVELOPE__BODY_STATS: {
+        const Metasac__Stats *st = env->stats;
+        if (st->actor_id != p->id) {
+            s_refuse(s, p, p->addr, REJECT_WRONG_ID, "stats claiming actor id %u", st->actor_id);
+            break;
+        }
+        p->st_sps = st->steps_per_sec;
+        if (st->env_steps > p->st_steps)
+            p->st_policy_us = (double)(st->policy_time_us - p->st_policy_time) /
+                              (double)(st->env_steps - p->st_steps);
+        p->st_steps = st->env_steps;
+        p->st_policy_time = st->policy_time_us;
+        p->pid = st->pid;
+        if (st->host && st->host[0]) snprintf(p->host, sizeof p->host, "%s", st->host);
+        break;
+    }
     default:
         s_refuse(s, p, p->addr, REJECT_WRONG_ID, "a %s message, which actors do not send",
                  wire_body_name(env->body_case));
