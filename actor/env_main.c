@@ -1,12 +1,12 @@
 /* metasac-env: inspect a locomotion task and measure it under uniform random actions.
  *
- *   metasac-env hopper --random-episodes 2000 --seed 1
+ *   metasac-env hopper --random_episodes=2000 --seed=1
  *
+ * Options come from config_env_schema (common/config.c): --key=value flags, --config FILE, --help;
+ * the task is the first bare argument (or --task).
  * Prints the observation/action sizes and bounds, the total mass, the mean and std of the
  * episode return and the mean episode length under actions uniform in the bounds, and env
  * steps per second (single thread, wrapper included). */
-#include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,31 +15,10 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "config.h"
 #include "log.h"
 #include "rng.h"
 #include "tasks/task.h"
-
-static void s_usage(FILE *f) {
-    fprintf(f,
-            "usage: metasac-env TASK [options]\n"
-            "  TASK: hopper | walker2d | half_cheetah | ant | humanoid (Gym names like Hopper-v2 too)\n"
-            "  -n, --random-episodes N   episodes under uniform random actions (default 100, 0: none)\n"
-            "  -s, --seed S              run seed (default 1)\n"
-            "      --stream K            RNG stream id of the env (default 0)\n"
-            "  -l, --log-level LEVEL     debug|info|warn|error|off (default warn)\n"
-            "  -h, --help                this text\n");
-}
-
-/* Parses a whole unsigned decimal number no larger than max. 0 or -1. */
-static int s_parse_u64(const char *s, uint64_t max, uint64_t *out) {
-    if (!s || !*s || *s == '-' || *s == '+') return -1;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end != '\0' || v > max) return -1;
-    *out = (uint64_t)v;
-    return 0;
-}
 
 static double s_now(void) {
     struct timespec ts;
@@ -49,60 +28,24 @@ static double s_now(void) {
 
 int main(int argc, char **argv) {
     log_set_role("env");
-    log_level = LOG_WARN;
-    uint64_t episodes = 100, seed = 1, stream = 0;
-    enum { OPT_STREAM = 256 };
-    static const struct option opts[] = {
-        {"random-episodes", required_argument, NULL, 'n'},
-        {"seed", required_argument, NULL, 's'},
-        {"stream", required_argument, NULL, OPT_STREAM},
-        {"log-level", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    while ((c = getopt_long(argc, argv, "n:s:l:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            if (s_parse_u64(optarg, 100000000u, &episodes) != 0) {
-                fprintf(stderr, "metasac-env: --random-episodes wants an integer in [0, 1e8], got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 's':
-            if (s_parse_u64(optarg, UINT64_MAX, &seed) != 0) {
-                fprintf(stderr, "metasac-env: --seed wants a non-negative integer, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case OPT_STREAM:
-            if (s_parse_u64(optarg, UINT64_MAX, &stream) != 0) {
-                fprintf(stderr, "metasac-env: --stream wants a non-negative integer, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'l':
-            if (log_parse_level(optarg, &log_level) != 0) {
-                fprintf(stderr, "metasac-env: unknown log level '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'h':
-            s_usage(stdout);
-            return 0;
-        default:
-            s_usage(stderr);
-            return 2;
-        }
+    config_env_t c;
+    char err[CONFIG_ERR_MAX];
+    int rc0 = config_schema_load(&config_env_schema, &c, argc, argv, stderr, err, sizeof err);
+    if (rc0 == 1) {
+        config_schema_write_help(&config_env_schema, stdout);
+        return 0;
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "metasac-env: %s\n", optind >= argc ? "missing TASK" : "exactly one TASK expected");
-        s_usage(stderr);
+    if (rc0 < 0) {
+        fprintf(stderr, "metasac-env: %s (see --help)\n", err);
         return 2;
     }
-    const char *name = argv[optind];
+    log_level = (log_level_t)c.log_level;
+    uint64_t episodes = (uint64_t)c.random_episodes, seed = (uint64_t)c.seed,
+             stream = (uint64_t)c.stream;
+    const char *name = c.task;
     if (!task_canonical_name(name)) {
-        fprintf(stderr, "metasac-env: unknown task '%s' (hopper, walker2d, half_cheetah, ant, humanoid)\n", name);
+        fprintf(stderr, "metasac-env: config: key 'task': unknown task '%s' (hopper, walker2d, "
+                        "half_cheetah, ant, humanoid)\n", name);
         return 2;
     }
     task_model_t *tm = task_model_new(name);

@@ -140,14 +140,18 @@ int config_set(config_t *cfg, const char *key, const char *value, char *err, siz
 /* Writes key's value in the file syntax into buf[0..buflen) (truncated to fit). -1 on an
  * unknown key or an empty buffer. */
 int config_get(const config_t *cfg, const char *key, char *buf, size_t buflen);
-/* Applies a config file over cfg. -1 on an unreadable file, a syntax error, a section other
- * than [metasac], a key given twice, or any config_set error; the error has path:line. cfg may
- * be partly updated on failure (callers start over or give up). */
+/* Applies a config file over cfg. An inline comment (" # ..." or " ; ...") after a value is
+ * not part of it; a key another metasac program uses (config_actor_schema, ...) is accepted and
+ * ignored. -1 on an unreadable file, a syntax error, `key: value` (libinih would take ':' as
+ * '='; refused so that one syntax is documented), a section other than [metasac], a key given
+ * twice, an unknown key (with "did you mean"), or any config_set error; the error has
+ * path:line. cfg may be partly updated on failure (callers start over or give up). */
 int config_load_file(config_t *cfg, const char *path, char *err, size_t errlen);
 /* Applies flags argv[1..argc): --key=value, --key value, and for booleans also bare --key
  * (true) and --no-key (false). --config PATH / --config=PATH is skipped (config_load handles it).
  * Returns 0, 1 when --help or -h was seen (nothing else applied after it), or -1 on an unknown
- * key, a missing value, a positional argument or a config_set error. */
+ * key (with "did you mean 'x'?" when a key is close, or naming the program a key belongs to),
+ * a missing value, a positional argument or a config_set error. */
 int config_parse_args(config_t *cfg, int argc, char *const *argv, char *err, size_t errlen);
 /* Rules across keys (batch <= replay_capacity, ...) and every field's bounds (for a config_t
  * assembled by hand). 0 or -1. */
@@ -165,6 +169,85 @@ void config_dump(const config_t *cfg, FILE *f);
 void config_write_sample(FILE *f);
 /* 1 if every table field is equal (NAN equals NAN: "auto"), else 0. */
 int config_equal(const config_t *a, const config_t *b);
+
+/* ---------------------------------------------------------------- every program's table
+ *
+ * The same machinery serves every program: a config_schema_t names a program, its table (entries
+ * whose offsets point into that program's struct), deprecated flag spellings and cross-key rules.
+ * Keys shared by several programs (envs_per_actor, heartbeat_ms, log_level, seed, ...) are
+ * defined once in config.c and have the same name, type, bounds and help everywhere, so ONE
+ * config file serves all programs: a program reading a file accepts, and ignores, a key that
+ * belongs to another program's table; a key no program knows is refused with a suggestion.
+ * Flags are stricter: a flag must be one of the program's own keys (or a deprecated alias,
+ * which works and writes a one-line warning). */
+
+/* A deprecated flag spelling: "--envs" or "-n" -> key. Flags only, never in files. */
+typedef struct {
+    const char *flag;
+    const char *key;
+} config_alias_t;
+
+typedef struct {
+    const char *program;               /* "metasac-actor": errors, warnings and help */
+    const char *usage;                 /* the usage line's arguments after the program name */
+    const config_entry_t *table;
+    size_t n;
+    size_t size;                       /* of the struct the offsets point into */
+    const config_alias_t *aliases;     /* deprecated flag spellings, may be NULL */
+    size_t naliases;
+    const char *positional;            /* key a bare argument sets (once), or NULL: refused */
+    int (*check)(const void *cfg, char *err, size_t errlen); /* cross-key rules, or NULL */
+} config_schema_t;
+
+/* metasac-actor's options (an actor or the evaluator); actor_main maps them to actor_opts_t. */
+typedef struct {
+    char learner[CONFIG_STR_MAX];          /* learner ROUTER endpoint; required */
+    char weights[CONFIG_STR_MAX];          /* learner PUB endpoint; required unless evaluator */
+    bool evaluator;
+    int envs_per_actor;
+    int id;                                /* actor id to ask for; 0 = any */
+    int heartbeat_ms;
+    int heartbeat_timeout_ms;
+    int give_up_ms;                        /* 0 = never */
+    char curve_server_key[CONFIG_STR_MAX]; /* learner's public key file; "" = no CURVE */
+    char curve_key[CONFIG_STR_MAX];        /* this actor's secret key file */
+    int log_level;                         /* log_level_t */
+    int64_t max_msg_bytes;
+} config_actor_t;
+
+/* metasac-env's options. task is the name as given (Gym names like Hopper-v2 too; env_main
+ * checks it); the first bare argument sets it. */
+typedef struct {
+    char task[CONFIG_STR_MAX];
+    int64_t random_episodes;
+    int64_t seed;
+    int64_t stream;
+    int log_level;                         /* log_level_t */
+} config_env_t;
+
+extern const config_schema_t config_learner_schema;  /* config_t: metasac-learner, metasac-run */
+extern const config_schema_t config_actor_schema;    /* config_actor_t: metasac-actor */
+extern const config_schema_t config_env_schema;      /* config_env_t: metasac-env */
+
+/* The same operations as above, for any schema; cfg points to the schema's struct. Deprecated
+ * aliases write "PROGRAM: --old is deprecated, use --new" lines to warn (NULL = silent). */
+const config_entry_t *config_schema_find(const config_schema_t *s, const char *key);
+void config_schema_defaults(const config_schema_t *s, void *cfg);
+int config_schema_set(const config_schema_t *s, void *cfg, const char *key, const char *value,
+                      char *err, size_t errlen);
+int config_schema_load_file(const config_schema_t *s, void *cfg, const char *path, char *err,
+                            size_t errlen);
+int config_schema_parse_args(const config_schema_t *s, void *cfg, int argc, char *const *argv,
+                             FILE *warn, char *err, size_t errlen);
+int config_schema_check(const config_schema_t *s, const void *cfg, char *err, size_t errlen);
+int config_schema_load(const config_schema_t *s, void *cfg, int argc, char *const *argv,
+                       FILE *warn, char *err, size_t errlen);
+/* --help text: the usage line, then every flag with its help, type, range and default, then
+ * the deprecated spellings. */
+void config_schema_write_help(const config_schema_t *s, FILE *f);
+/* The closest key any program knows (edit distance <= 2, or key is a prefix of it), preferring
+ * the schema's own keys; NULL when nothing is close. */
+const char *config_suggest(const config_schema_t *s, const char *key);
 
 /* Names of enum values; "?" when out of range. */
 const char *config_task_name(int task);

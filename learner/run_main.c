@@ -75,17 +75,22 @@ static pid_t s_spawn(char *const argv[], const char *log_path) {
 
 static void s_start_actor(child_t *c) {
     char exe[PATH_MAX + 32], l[CONFIG_STR_MAX + 16], w[CONFIG_STR_MAX + 16], id[32], envs[32],
-        logp[CONFIG_STR_MAX + 32], hb[48], to[48];
+        logp[CONFIG_STR_MAX + 32], hb[48], to[48], mm[64], ll[32];
     snprintf(exe, sizeof exe, "%s/metasac-actor", s_bin);
     snprintf(l, sizeof l, "--learner=%s", s_learner_ep);
     snprintf(w, sizeof w, "--weights=%s", s_weights_ep);
     snprintf(id, sizeof id, "--id=%d", c->id);
-    snprintf(envs, sizeof envs, "--envs=%d", s_cfg.envs_per_actor);
+    snprintf(envs, sizeof envs, "--envs_per_actor=%d", s_cfg.envs_per_actor);
     snprintf(hb, sizeof hb, "--heartbeat_ms=%d", s_cfg.heartbeat_ms);
-    snprintf(to, sizeof to, "--timeout_ms=%d", s_cfg.heartbeat_timeout_ms);
+    snprintf(to, sizeof to, "--heartbeat_timeout_ms=%d", s_cfg.heartbeat_timeout_ms);
+    /* the keys actors share with the learner, resolved (file and flags) */
+    snprintf(mm, sizeof mm, "--max_msg_bytes=%lld", (long long)s_cfg.max_msg_bytes);
+    char lv[16];
+    config_get(&s_cfg, "log_level", lv, sizeof lv);
+    snprintf(ll, sizeof ll, "--log_level=%s", lv);
     snprintf(logp, sizeof logp, "%s/%s-%d.log", s_cfg.run_dir, c->evaluator ? "evaluator" : "actor",
              c->id);
-    char *argv[] = {exe, l, w, id, envs, hb, to, c->evaluator ? "--evaluator" : NULL, NULL};
+    char *argv[] = {exe, l, w, id, envs, hb, to, mm, ll, c->evaluator ? "--evaluator" : NULL, NULL};
     c->pid = s_spawn(argv, logp);
     c->started = s_now();
 }

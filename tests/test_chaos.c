@@ -615,10 +615,10 @@ Test(chaos, kill_and_restart_everything_at_random, .fini = s_fini, .timeout = CH
         snprintf(s_p[i].log, sizeof s_p[i].log, "%s/%s-%d.log", s_dir,
                  evaluator ? "evaluator" : "actor", evaluator ? CHAOS_EVALUATOR_ID : i);
         if (evaluator)
-            s_args(&s_p[i], 7, exe_a, lc, wc, id, "--heartbeat_ms=100", "--timeout_ms=1000",
+            s_args(&s_p[i], 7, exe_a, lc, wc, id, "--heartbeat_ms=100", "--heartbeat_timeout_ms=1000",
                    "--evaluator");
         else
-            s_args(&s_p[i], 6, exe_a, lc, wc, id, "--heartbeat_ms=100", "--timeout_ms=1000");
+            s_args(&s_p[i], 6, exe_a, lc, wc, id, "--heartbeat_ms=100", "--heartbeat_timeout_ms=1000");
     }
 #if defined(__SANITIZE_ADDRESS__)
     /* keep the children's RSS meaningful: ASan's default quarantine alone is 256 MB */

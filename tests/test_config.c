@@ -34,6 +34,24 @@ static char *s_read_all(FILE *f) {
     return s;
 }
 
+/* 1 if every word of help appears in text in order (the help writer wraps lines). */
+static int s_help_wrapped(const char *text, const char *help) {
+    const char *at = text;
+    char word[128];
+    while (*help) {
+        size_t n = strcspn(help, " ");
+        if (n >= sizeof word) return 0;
+        memcpy(word, help, n);
+        word[n] = '\0';
+        at = strstr(at, word);
+        if (!at) return 0;
+        at += n;
+        help += n;
+        while (*help == ' ') help++;
+    }
+    return 1;
+}
+
 Test(config, defaults_are_the_papers) {
     config_t c;
     config_defaults(&c);
@@ -331,4 +349,289 @@ Test(config, get_and_names) {
         char err[CONFIG_ERR_MAX];
         cr_assert_eq(config_set(&x, t[i].name, t[i].def, err, sizeof err), 0, "%s", err);
     }
+}
+
+/* ---------------------------------------------------------------- file syntax */
+
+/* Debian's libinih keeps " # ..." in the value; the handler must cut it (and " ; ..."). */
+Test(config, inline_comments_stripped) {
+    const char *p = s_file("batch = 64 # minibatch\n"
+                           "gamma = 0.5 ; semicolon\n"
+                           "run_dir = /tmp/a b   # spaces before the comment\n"
+                           "task = ant\t# after a tab\n"
+                           "learner_connect = tcp://h:5555 # a colon inside the value\n"
+                           "resample = false#not a comment: refused below\n");
+    config_t c;
+    config_defaults(&c);
+    char err[CONFIG_ERR_MAX] = "";
+    cr_assert_eq(config_load_file(&c, p, err, sizeof err), -1, "'false#not' is not a boolean");
+    cr_assert(strstr(err, ":6:") && strstr(err, "resample"), "%s", err);
+    cr_assert_eq(c.batch, 64);
+    cr_assert_eq(c.gamma, 0.5);
+    cr_assert_str_eq(c.run_dir, "/tmp/a b");
+    cr_assert_eq(c.task, TASK_ANT);
+    cr_assert_str_eq(c.learner_connect, "tcp://h:5555");
+    unlink(p);
+}
+
+Test(config, colon_separator_refused_with_path_and_line) {
+    const char *p = s_file("gamma = 0.5\n# task: ant (a comment may say anything)\ntask: hopper\n");
+    config_t c;
+    config_defaults(&c);
+    char err[CONFIG_ERR_MAX] = "";
+    cr_assert_eq(config_load_file(&c, p, err, sizeof err), -1);
+    char where[96];
+    snprintf(where, sizeof where, "%s:3:", p);
+    cr_assert(strstr(err, where), "no path:line in: %s", err);
+    cr_assert(strstr(err, "key = value") && strstr(err, "task = hopper"), "%s", err);
+    unlink(p);
+    /* the actor's reader is the same */
+    p = s_file("envs_per_actor: 2\n");
+    config_actor_t a;
+    config_schema_defaults(&config_actor_schema, &a);
+    cr_assert_eq(config_schema_load_file(&config_actor_schema, &a, p, err, sizeof err), -1);
+    cr_assert(strstr(err, ":1:") && strstr(err, "envs_per_actor = 2"), "%s", err);
+    unlink(p);
+}
+
+Test(config, did_you_mean_for_file_keys_and_flags) {
+    config_t c;
+    config_defaults(&c);
+    char err[CONFIG_ERR_MAX] = "";
+    const char *p = s_file("task = ant\nbach = 3\n");
+    cr_assert_eq(config_load_file(&c, p, err, sizeof err), -1);
+    cr_assert(strstr(err, ":2:") && strstr(err, "did you mean 'batch'?"), "%s", err);
+    unlink(p);
+    char *a1[] = {"p", "--envs=4"};  /* a prefix of the real key */
+    cr_assert_eq(config_parse_args(&c, 2, a1, err, sizeof err), -1);
+    cr_assert(strstr(err, "did you mean 'envs_per_actor'?"), "%s", err);
+    char *a2[] = {"p", "--critic-lr=1e-3"};  /* '-' for '_' */
+    cr_assert_eq(config_parse_args(&c, 2, a2, err, sizeof err), -1);
+    cr_assert(strstr(err, "did you mean 'critic_lr'?"), "%s", err);
+    config_actor_t a;
+    config_schema_defaults(&config_actor_schema, &a);
+    char *a3[] = {"p", "--heartbeat_timout_ms=500"};
+    cr_assert_eq(config_schema_parse_args(&config_actor_schema, &a, 2, a3, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "did you mean 'heartbeat_timeout_ms'?"), "%s", err);
+    /* nothing close: no suggestion */
+    cr_assert_eq(config_set(&c, "zzzzzz", "1", err, sizeof err), -1);
+    cr_assert(strstr(err, "unknown key 'zzzzzz'") && !strstr(err, "did you mean"), "%s", err);
+    cr_assert_null(config_suggest(&config_learner_schema, "qq"));
+    cr_assert_str_eq(config_suggest(&config_actor_schema, "evaluater"), "evaluator");
+}
+
+/* ---------------------------------------------------------------- the other programs */
+
+Test(config, actor_table_parses_its_flags) {
+    config_actor_t a;
+    char err[CONFIG_ERR_MAX] = "";
+    char *argv[] = {"metasac-actor", "--learner=tcp://10.0.0.1:5555", "--weights",
+                    "tcp://10.0.0.1:5556", "--envs_per_actor=3", "--id", "7",
+                    "--heartbeat_timeout_ms=5000", "--log_level=debug", "--give_up_ms=60000",
+                    "--max_msg_bytes=1e6"};
+    cr_assert_eq(config_schema_load(&config_actor_schema, &a, 11, argv, NULL, err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_str_eq(a.learner, "tcp://10.0.0.1:5555");
+    cr_assert_str_eq(a.weights, "tcp://10.0.0.1:5556");
+    cr_assert_eq(a.envs_per_actor, 3);
+    cr_assert_eq(a.id, 7);
+    cr_assert_eq(a.heartbeat_ms, 1000, "default");
+    cr_assert_eq(a.heartbeat_timeout_ms, 5000);
+    cr_assert_eq(a.log_level, 0, "debug");
+    cr_assert_eq(a.give_up_ms, 60000);
+    cr_assert_eq(a.max_msg_bytes, 1000000);
+    cr_assert(!a.evaluator);
+    /* bounds: key, value and range named */
+    char *b1[] = {"p", "--learner=x", "--weights=y", "--envs_per_actor=0"};
+    cr_assert_eq(config_schema_load(&config_actor_schema, &a, 4, b1, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "'envs_per_actor'") && strstr(err, "0") && strstr(err, "[1, 4096]"),
+              "%s", err);
+    /* required keys and cross-key rules */
+    char *b2[] = {"p", "--weights=y"};
+    cr_assert_eq(config_schema_load(&config_actor_schema, &a, 2, b2, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "'learner'"), "%s", err);
+    char *b3[] = {"p", "--learner=x", "--evaluator"};
+    cr_assert_eq(config_schema_load(&config_actor_schema, &a, 3, b3, NULL, err, sizeof err), 0,
+                 "an evaluator needs no weights endpoint: %s", err);
+    cr_assert(a.evaluator);
+    char *b4[] = {"p", "--learner=x", "--weights=y", "--heartbeat_ms=500", "--heartbeat_timeout_ms=400"};
+    cr_assert_eq(config_schema_load(&config_actor_schema, &a, 5, b4, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "heartbeat_timeout_ms"), "%s", err);
+    /* a learner-only key is no actor flag, and the error says whose it is */
+    char *b5[] = {"p", "--learner=x", "--weights=y", "--batch=64"};
+    cr_assert_eq(config_schema_load(&config_actor_schema, &a, 4, b5, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "'batch'") && strstr(err, "metasac-learner"), "%s", err);
+}
+
+/* One file for every program: the learner's resolved config.ini configures an actor. */
+Test(config, actor_reads_the_learner_config_file) {
+    config_t c;
+    config_defaults(&c);
+    c.envs_per_actor = 4;
+    c.heartbeat_ms = 200;
+    c.heartbeat_timeout_ms = 3000;
+    c.log_level = 2; /* warn */
+    c.max_msg_bytes = 1 << 20;
+    FILE *f = tmpfile();
+    config_dump(&c, f);
+    char *text = s_read_all(f);
+    fclose(f);
+    const char *p = s_file(text);
+    char cfgflag[96];
+    snprintf(cfgflag, sizeof cfgflag, "--config=%s", p);
+    char *argv[] = {"metasac-actor", cfgflag, "--learner=tcp://h:1", "--weights=tcp://h:2",
+                    "--heartbeat_ms=100"};
+    config_actor_t a;
+    char err[CONFIG_ERR_MAX] = "";
+    cr_assert_eq(config_schema_load(&config_actor_schema, &a, 5, argv, NULL, err, sizeof err), 0,
+                 "%s", err);
+    cr_assert_eq(a.envs_per_actor, 4);
+    cr_assert_eq(a.heartbeat_ms, 100, "a flag beats the file");
+    cr_assert_eq(a.heartbeat_timeout_ms, 3000);
+    cr_assert_eq(a.log_level, 2);
+    cr_assert_eq(a.max_msg_bytes, 1 << 20);
+    unlink(p);
+    free(text);
+    /* the file may hold actor keys too, and the learner ignores them */
+    p = s_file("batch = 32\nlearner = tcp://h:1\nweights = tcp://h:2\nenvs_per_actor = 2\n"
+               "random_episodes = 5\n");
+    config_defaults(&c);
+    cr_assert_eq(config_load_file(&c, p, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(c.batch, 32);
+    cr_assert_eq(c.envs_per_actor, 2);
+    config_schema_defaults(&config_actor_schema, &a);
+    cr_assert_eq(config_schema_load_file(&config_actor_schema, &a, p, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(a.learner, "tcp://h:1");
+    cr_assert_eq(a.envs_per_actor, 2);
+    unlink(p);
+    /* a key no program knows is still refused, with the line */
+    p = s_file("envs_per_actor = 2\nenvs_per_actr = 3\n");
+    cr_assert_eq(config_schema_load_file(&config_actor_schema, &a, p, err, sizeof err), -1);
+    cr_assert(strstr(err, ":2:") && strstr(err, "did you mean 'envs_per_actor'?"), "%s", err);
+    unlink(p);
+}
+
+static char *s_warnings_of(const config_schema_t *s, void *cfg, int argc, char **argv, int *rc) {
+    FILE *w = tmpfile();
+    char err[CONFIG_ERR_MAX] = "";
+    *rc = config_schema_load(s, cfg, argc, argv, w, err, sizeof err);
+    cr_assert_eq(*rc, 0, "%s", err);
+    char *text = s_read_all(w);
+    fclose(w);
+    return text;
+}
+
+Test(config, deprecated_aliases_work_and_warn) {
+    config_actor_t a;
+    int rc;
+    char *argv[] = {"metasac-actor", "--learner=x", "--weights=y", "--envs=3", "--timeout_ms",
+                    "4000", "--heartbeat_ms=100"};
+    char *w = s_warnings_of(&config_actor_schema, &a, 7, argv, &rc);
+    cr_assert_eq(a.envs_per_actor, 3);
+    cr_assert_eq(a.heartbeat_timeout_ms, 4000);
+    cr_assert(strstr(w, "metasac-actor: --envs is deprecated, use --envs_per_actor\n"), "%s", w);
+    cr_assert(strstr(w, "--timeout_ms is deprecated, use --heartbeat_timeout_ms\n"), "%s", w);
+    free(w);
+    /* the new names do not warn */
+    char *argv2[] = {"metasac-actor", "--learner=x", "--weights=y", "--envs_per_actor=3"};
+    w = s_warnings_of(&config_actor_schema, &a, 4, argv2, &rc);
+    cr_assert_str_eq(w, "");
+    free(w);
+    /* an alias still gets the key's bounds */
+    char err[CONFIG_ERR_MAX] = "";
+    char *argv3[] = {"metasac-actor", "--learner=x", "--weights=y", "--envs=0"};
+    cr_assert_eq(config_schema_load(&config_actor_schema, &a, 4, argv3, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "'envs_per_actor'") && strstr(err, "range"), "%s", err);
+    /* metasac-env: old long and short spellings, positional task */
+    config_env_t e;
+    char *argv4[] = {"metasac-env", "hopper", "--random-episodes", "7", "-s", "3",
+                     "--log-level=error", "--stream=2"};
+    w = s_warnings_of(&config_env_schema, &e, 8, argv4, &rc);
+    cr_assert_str_eq(e.task, "hopper");
+    cr_assert_eq(e.random_episodes, 7);
+    cr_assert_eq(e.seed, 3);
+    cr_assert_eq(e.stream, 2);
+    cr_assert_eq(e.log_level, 3);
+    cr_assert(strstr(w, "--random-episodes is deprecated, use --random_episodes"), "%s", w);
+    cr_assert(strstr(w, "-s is deprecated, use --seed"), "%s", w);
+    cr_assert(strstr(w, "--log-level is deprecated, use --log_level"), "%s", w);
+    free(w);
+}
+
+Test(config, env_task_positional_or_flag) {
+    config_env_t e;
+    char err[CONFIG_ERR_MAX] = "";
+    char *a1[] = {"metasac-env", "--task=Walker2d-v2", "--seed=5"};
+    cr_assert_eq(config_schema_load(&config_env_schema, &e, 3, a1, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(e.task, "Walker2d-v2");
+    cr_assert_eq(e.random_episodes, 100, "default");
+    cr_assert_eq(e.log_level, 2, "metasac-env's own default: warn");
+    char *a2[] = {"metasac-env", "hopper", "ant"};
+    cr_assert_eq(config_schema_load(&config_env_schema, &e, 3, a2, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "'ant'"), "%s", err);
+    char *a3[] = {"metasac-env", "--seed=1"};
+    cr_assert_eq(config_schema_load(&config_env_schema, &e, 2, a3, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "'task'"), "%s", err);
+    char *a4[] = {"metasac-env", "hopper", "--random_episodes=100000001"};
+    cr_assert_eq(config_schema_load(&config_env_schema, &e, 3, a4, NULL, err, sizeof err), -1);
+    cr_assert(strstr(err, "'random_episodes'") && strstr(err, "100000001") &&
+              strstr(err, "[0, 100000000]"), "%s", err);
+}
+
+Test(config, help_generated_from_each_table) {
+    const config_schema_t *all[] = {&config_actor_schema, &config_env_schema};
+    for (int k = 0; k < 2; k++) {
+        const config_schema_t *s = all[k];
+        FILE *f = tmpfile();
+        config_schema_write_help(s, f);
+        char *text = s_read_all(f);
+        fclose(f);
+        char want[128];
+        snprintf(want, sizeof want, "usage: %s ", s->program);
+        cr_assert(strstr(text, want), "%s", text);
+        for (size_t i = 0; i < s->n; i++) {
+            snprintf(want, sizeof want, "\n  --%s=", s->table[i].name);
+            cr_assert(strstr(text, want), "help of %s lacks %s", s->program, s->table[i].name);
+            cr_assert(strstr(text, s->table[i].help) || s_help_wrapped(text, s->table[i].help),
+                      "help of %s lacks the text of %s", s->program, s->table[i].name);
+        }
+        for (size_t i = 0; i < s->naliases; i++)
+            cr_assert(strstr(text, s->aliases[i].flag), "%s lacks alias %s", s->program,
+                      s->aliases[i].flag);
+        free(text);
+        /* --help and -h are seen wherever they are */
+        char *argv[] = {"p", "--bogus", "--help"};
+        void *cfg = calloc(1, s->size);
+        char err[CONFIG_ERR_MAX];
+        cr_assert_eq(config_schema_load(s, cfg, 3, argv, NULL, err, sizeof err), 1);
+        free(cfg);
+    }
+    FILE *f = tmpfile();
+    config_schema_write_help(&config_actor_schema, f);
+    char *text = s_read_all(f);
+    fclose(f);
+    cr_assert(strstr(text, "integer [1, 4096]; default: 1"), "envs_per_actor's range: %s", text);
+    cr_assert(strstr(text, "--envs -> --envs_per_actor"), "%s", text);
+    free(text);
+}
+
+/* A key in two tables means the same thing: same type, bounds and help (the K_ macros). */
+Test(config, shared_keys_agree_across_programs) {
+    const config_schema_t *all[] = {&config_actor_schema, &config_env_schema};
+    int shared = 0;
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < all[k]->n; i++) {
+            const config_entry_t *x = &all[k]->table[i], *y = config_find(x->name);
+            cr_assert_eq(config_schema_find(all[k], x->name), x, "duplicate key %s", x->name);
+            if (!y || (all[k] == &config_env_schema && strcmp(x->name, "task") == 0))
+                continue;  /* the env's task is a free string: Gym names too */
+            shared++;
+            cr_assert(x->type == y->type && x->imin == y->imin && x->imax == y->imax &&
+                          x->dmin == y->dmin && x->dmax == y->dmax && x->flags == y->flags &&
+                          x->names == y->names && strcmp(x->help, y->help) == 0,
+                      "%s differs between %s and the learner", x->name, all[k]->program);
+        }
+    }
+    cr_assert_eq(shared, 7, "envs_per_actor, heartbeat_ms, heartbeat_timeout_ms, log_level, "
+                            "max_msg_bytes; seed, log_level");
 }

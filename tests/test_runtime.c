@@ -234,7 +234,7 @@ Test(runtime, a_killed_actor_is_dropped_and_its_restart_rejoins, .init = s_quiet
     for (int r = 0; r < 2; r++) {
         pids[r] = fork();
         if (pids[r] == 0) {
-            execl(exe, exe, lep, wep, "--id=7", "--heartbeat_ms=100", "--timeout_ms=1000",
+            execl(exe, exe, lep, wep, "--id=7", "--heartbeat_ms=100", "--heartbeat_timeout_ms=1000",
                   "--log_level=error", (char *)NULL);
             _exit(127);
         }
