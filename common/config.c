@@ -155,6 +155,9 @@ static const config_entry_t s_table[] = {
     E_PATH("advertise_host", advertise_host, "",
            "Host (name or address) other nodes reach the learner at, written to the run's "
            "endpoints file for a wildcard bind (tcp://*:PORT); empty = this machine's host name."),
+    E_INT("report_ms", report_ms, "5000", 100, 3600000,
+          "Interval of the throughput line and of metrics.jsonl; every third line is followed "
+          "by one line per host (its actors, env steps/s, share)."),
     E_INT("metrics_port", metrics_port, "0", -1, 65535,
           "HTTP port of the learner's Prometheus/OpenMetrics endpoint (GET /metrics, every "
           "interface); 0 = off, -1 = any free port (written to the endpoints file)."),

@@ -86,6 +86,7 @@ typedef struct {
     char weights_connect[CONFIG_STR_MAX];
     char advertise_host[CONFIG_STR_MAX];  /* host written for a wildcard bind; "" = host name */
     int metrics_port;             /* Prometheus endpoint: 0 off, -1 any free port */
+    int report_ms;                /* throughput line (and metrics.jsonl line) interval */
     int64_t max_msg_bytes;
     int heartbeat_ms;
     int heartbeat_timeout_ms;

@@ -44,6 +44,7 @@ typedef struct {
 static char s_bin[PATH_MAX];
 static pid_t s_launcher;
 static char s_learner_ep[CONFIG_STR_MAX], s_weights_ep[CONFIG_STR_MAX];
+static char s_metrics_url[CONFIG_STR_MAX];
 static config_t s_cfg;
 
 static pid_t s_spawn(char *const argv[], const char *log_path) {
@@ -104,6 +105,7 @@ static int s_wait_endpoints(pid_t learner) {
         FILE *f = fopen(path, "r");
         if (f) {
             int ok = fscanf(f, "%159s %159s", s_learner_ep, s_weights_ep) == 2;
+            if (ok && fscanf(f, "%159s", s_metrics_url) != 1) s_metrics_url[0] = 0;
             fclose(f);
             if (ok) return 0;
         }
@@ -159,6 +161,7 @@ int main(int argc, char **argv) {
         snprintf(dir_flag, sizeof dir_flag, "--run_dir=%s", s_cfg.run_dir);
         largv[k++] = dir_flag;
     }
+    if (!s_has_flag(argc, argv, "metrics_port")) largv[k++] = "--metrics_port=-1";  /* a free one */
     if (!s_has_flag(argc, argv, "learner_bind")) largv[k++] = "--learner_bind=tcp://127.0.0.1:*";
     if (!s_has_flag(argc, argv, "weights_bind")) largv[k++] = "--weights_bind=tcp://127.0.0.1:*";
     for (char *c = s_cfg.run_dir + 1; *c; c++)  /* mkdir -p */
@@ -197,8 +200,9 @@ int main(int argc, char **argv) {
         kids[i].evaluator = i == s_cfg.actors;
         s_start_actor(&kids[i]);
     }
-    LOG_I("run %s: learner %d, %d actors, 1 evaluator; logs in %s", s_cfg.run_dir, (int)learner,
-          s_cfg.actors, s_cfg.run_dir);
+    LOG_I("run %s: learner %d, %d actors, 1 evaluator; logs in %s%s%s", s_cfg.run_dir,
+          (int)learner, s_cfg.actors, s_cfg.run_dir, s_metrics_url[0] ? "; metrics at " : "",
+          s_metrics_url);
     int learner_status = 0, learner_done = 0, stopping = 0;
     while (!learner_done) {
         if (s_stop && !stopping) {

@@ -23,7 +23,6 @@
 #include "tasks/task.h"
 
 #define IDENT_MAX 255
-#define REPORT_MS 5000.0
 #define TICK_MS 100.0
 #define DRAIN_MAX 512        /* messages handled between two updates at most */
 #define BACKOFF_MAX_MS 60000.0
@@ -192,6 +191,9 @@ static void s_rollback(server_t *s, const char *what) {
     a->t_alpha = s->snap_t[2];
     s->c.rollbacks++;
     s->c.log_alpha = log((double)sac_alpha_f(a));
+    uint64_t held;  /* a poisoned replay can cause one per update: rate-limited too */
+    if (!log_limiter_pass(s->lim, 2000, 0, s_now_ms(), &held)) return;
+    if (held) LOG_E("learner: %llu more rollbacks like the next one", (unsigned long long)held);
     LOG_E("learner: update %llu produced a non-finite %s: undone with the %llu updates before it "
           "(back to the state after update %llu; %llu rollbacks so far)",
           (unsigned long long)s->c.updates, what,
@@ -600,6 +602,8 @@ const char *server_endpoint(const server_t *s, int which) { return s->endpoint[w
 
 const server_counters_t *server_counters(const server_t *s) { return &s->c; }
 
+int server_metrics_port(const server_t *s) { return s->http ? metrics_http_port(s->http) : 0; }
+
 const float *server_policy(const server_t *s, size_t *n) {
     *n = s->shape.pi_n;
     return s->agent->phi;
@@ -919,7 +923,7 @@ static void s_refuse(server_t *s, const peer_t *p, const char *addr, unsigned ki
 /* Lines the limiter held back, once their interval is over. */
 static void s_flush_one(void *ctx, unsigned kind, uint64_t who, uint64_t n) {
     server_t *s = ctx;
-    const char *what = kind == 1000 ? "credit reclaims"
+    const char *what = kind == 1000 ? "credit reclaims" : kind == 2000 ? "rollbacks"
                        : kind >= 100 ? wire_strerror(-(int)(kind - 100))
                                      : server_reject_name((int)kind);
     if (who >> 63)
@@ -1361,6 +1365,8 @@ static void s_heartbeats(server_t *s, double now) {
     }
 }
 
+static void s_render_prom(server_t *s);
+
 /* Every TICK_MS: silent peers expire, credits held too long come back, held-back log lines
  * are written. */
 static void s_tick(server_t *s, double now) {
@@ -1379,13 +1385,146 @@ static void s_tick(server_t *s, double now) {
             s_reclaim(s, p, now);
     }
     log_limiter_flush(s->lim, now, s_flush_one, s);
+    if (s->http && now - s->t_prom >= 1000) {
+        s->t_prom = now;
+        s_render_prom(s);
+    }
+}
+
+/* "2h14m", "7m05s", "40s"; "-" when unknown. */
+static void s_duration(double secs, char *buf, size_t n) {
+    if (!(secs >= 0) || secs > 1e8) snprintf(buf, n, "-");
+    else if (secs >= 3600) snprintf(buf, n, "%dh%02dm", (int)(secs / 3600), (int)(secs / 60) % 60);
+    else if (secs >= 60) snprintf(buf, n, "%dm%02ds", (int)(secs / 60), (int)secs % 60);
+    else snprintf(buf, n, "%ds", (int)secs);
+}
+
+/* Every third report: one line per host with its live actors, their accepted env steps/s and
+ * their share of all steps in the interval (what a user scaling actors per node watches). */
+static void s_host_summary(server_t *s, double total_rate) {
+    char done[1024] = "";  /* hosts already printed, "|"-separated; bounded by max_peers */
+    int printed = 0;
+    for (int k = 0; k < s->nlive && printed < 64; k++) {
+        const peer_t *p = &s->peers[s->live[k]];
+        if (p->evaluator) continue;
+        char key[WIRE_MAX_NAME + 3];
+        snprintf(key, sizeof key, "|%s|", p->host);
+        if (strstr(done, key)) continue;
+        if (strlen(done) + strlen(key) < sizeof done) strcat(done, key + (done[0] ? 1 : 0));
+        int n = 0;
+        double rate = 0, policy = 0, reported = 0;
+        for (int j = k; j < s->nlive; j++) {
+            const peer_t *q = &s->peers[s->live[j]];
+            if (q->evaluator || strcmp(q->host, p->host) != 0) continue;
+            n++;
+            rate += q->rate;
+            reported += q->st_sps;
+            policy += q->st_policy_us;
+        }
+        LOG_I("host %s: %d actors, env %.0f/s (they report %.0f/s), %.1f%% of steps, policy "
+              "%.1f us/step", p->host, n, rate, reported,
+              total_rate > 0 ? 100 * rate / total_rate : 0, n ? policy / n : 0);
+        printed++;
+    }
+}
+
+/* The Prometheus text (exposition format 0.0.4) of the counters and the per-actor figures. */
+static void s_render_prom(server_t *s) {
+    char *b = s->prom;
+    size_t cap = s->prom_cap, n = 0;
+#define P(...)                                                                           \
+    do {                                                                                 \
+        int w_ = snprintf(b + n, n < cap ? cap - n : 0, __VA_ARGS__);                   \
+        if (w_ > 0) n += (size_t)w_;                                                     \
+    } while (0)
+#define METRIC(name, type, help, fmt, val) \
+    P("# HELP %s %s\n# TYPE %s %s\n%s " fmt "\n", name, help, name, type, name, val)
+    const server_counters_t *c = &s->c;
+    METRIC("metasac_env_steps_total", "counter", "Environment steps accepted into replay.", "%llu",
+           (unsigned long long)c->env_steps);
+    METRIC("metasac_env_steps_target", "gauge", "total_steps of the run.", "%llu",
+           (unsigned long long)s->total_steps);
+    METRIC("metasac_updates_total", "counter", "Gradient updates (the weight version).", "%llu",
+           (unsigned long long)c->updates);
+    METRIC("metasac_actors", "gauge", "Actors connected.", "%d", c->actors);
+    METRIC("metasac_evaluators", "gauge", "Evaluators connected.", "%d", c->evaluators);
+    METRIC("metasac_replay_size", "gauge", "Transitions in the replay buffer.", "%zu",
+           s->replay->size);
+    METRIC("metasac_d0_size", "gauge", "Initial states in D0.", "%d", s->d0->size);
+    if (s->cfg.algo != ALGO_TD3 && isfinite(c->log_alpha)) {
+        METRIC("metasac_alpha", "gauge", "Entropy temperature.", "%.9g", exp(c->log_alpha));
+        METRIC("metasac_log_alpha", "gauge", "log of the entropy temperature.", "%.9g",
+               c->log_alpha);
+    }
+    if (!isnan(c->last_eval_mean)) {
+        METRIC("metasac_eval_return", "gauge", "Mean return of the last evaluation.", "%.9g",
+               c->last_eval_mean);
+        METRIC("metasac_eval_env_steps", "gauge", "Env steps of the last evaluation's weights.",
+               "%llu", (unsigned long long)c->last_eval_steps);
+    }
+    METRIC("metasac_rollbacks_total", "counter", "Updates undone for a non-finite value.", "%llu",
+           (unsigned long long)c->rollbacks);
+    METRIC("metasac_credits_reclaimed_total", "counter", "Credits taken back from idle holders.",
+           "%llu", (unsigned long long)c->credits_reclaimed);
+    METRIC("metasac_peers_evicted_total", "counter", "Idle peers evicted for new ones.", "%llu",
+           (unsigned long long)c->peers_evicted);
+    METRIC("metasac_peers_expired_total", "counter", "Peers dropped after going silent.", "%llu",
+           (unsigned long long)c->peers_expired);
+    METRIC("metasac_auth_refused_total", "counter", "CURVE handshakes refused.", "%llu",
+           (unsigned long long)(s->auth ? curve_auth_refused(s->auth) : 0));
+    P("# HELP metasac_rejected_total Messages refused, by reason.\n"
+      "# TYPE metasac_rejected_total counter\n");
+    for (int k = 1; k < WIRE_ERR_COUNT; k++) {
+        if (-k == WIRE_ERR_BUFFER) continue;
+        const char *names[] = {"", "undecodable", "version", "oversize", "unknown_type", "shape",
+                               "nonfinite", "range", "arena", "", "denormal"};
+        P("metasac_rejected_total{reason=\"%s\"} %llu\n", names[k],
+          (unsigned long long)c->rejected[k]);
+    }
+    for (int k = 0; k < REJECT_COUNT; k++)
+        P("metasac_rejected_total{reason=\"%s\"} %llu\n", server_reject_name(k),
+          (unsigned long long)c->refused[k]);
+    P("# HELP metasac_actor_env_steps_total Env steps accepted from each actor.\n"
+      "# TYPE metasac_actor_env_steps_total counter\n");
+    for (int k = 0; k < s->nlive; k++) {
+        const peer_t *p = &s->peers[s->live[k]];
+        if (!p->evaluator)
+            P("metasac_actor_env_steps_total{actor=\"%u\",host=\"%s\"} %llu\n", p->id, p->host,
+              (unsigned long long)p->steps);
+    }
+    P("# HELP metasac_actor_env_steps_per_second Env steps/s each actor reports.\n"
+      "# TYPE metasac_actor_env_steps_per_second gauge\n");
+    for (int k = 0; k < s->nlive; k++) {
+        const peer_t *p = &s->peers[s->live[k]];
+        if (!p->evaluator)
+            P("metasac_actor_env_steps_per_second{actor=\"%u\",host=\"%s\"} %.6g\n", p->id,
+              p->host, p->st_sps);
+    }
+    P("# HELP metasac_actor_policy_seconds_per_step Policy inference time per env step.\n"
+      "# TYPE metasac_actor_policy_seconds_per_step gauge\n");
+    for (int k = 0; k < s->nlive; k++) {
+        const peer_t *p = &s->peers[s->live[k]];
+        if (!p->evaluator)
+            P("metasac_actor_policy_seconds_per_step{actor=\"%u\",host=\"%s\"} %.6g\n", p->id,
+              p->host, p->st_policy_us * 1e-6);
+    }
+#undef METRIC
+#undef P
+    if (n > cap) n = cap;  /* cut (the buffer is sized for max_peers actors) */
+    metrics_http_set(s->http, b, n);
 }
 
 static void s_report(server_t *s, double now, int force) {
     double dt = (now - s->t_report) / 1e3;
-    if (!force && dt * 1e3 < REPORT_MS) return;
+    if (!force && dt * 1e3 < s->cfg.report_ms) return;
     if (dt <= 0) dt = 1e-3;
     double sps = (double)(s->c.env_steps - s->rep_steps) / dt;
+    s->sps_avg = s->reports == 0 ? sps : 0.7 * s->sps_avg + 0.3 * sps;
+    for (int k = 0; k < s->nlive; k++) {
+        peer_t *p = &s->peers[s->live[k]];
+        p->rate = (double)(p->steps - p->rep_steps) / dt;
+        p->rep_steps = p->steps;
+    }
     double ups = (double)(s->c.updates - s->rep_updates) / dt;
     double rps = (double)s->rep_recv / dt;
     double savg = s->stale_n ? s->stale_sum / (double)s->stale_n : 0;
@@ -1398,9 +1537,15 @@ static void s_report(server_t *s, double now, int force) {
     if (isnan(s->c.last_eval_mean)) snprintf(eval, sizeof eval, "-");
     else snprintf(eval, sizeof eval, "%.1f @%llu", s->c.last_eval_mean,
                   (unsigned long long)s->c.last_eval_steps);
-    LOG_I("steps %llu | env %.0f/s | upd %.0f/s | recv %.0f/s | actors %d | replay %zu (D0 %d) | "
-          "stale %llu/%.1f/%llu | alpha %s | eval %s | rejected %llu",
-          (unsigned long long)s->c.env_steps, sps, ups, rps, s->c.actors, s->replay->size,
+    char eta[32];
+    s_duration(s->c.env_steps >= s->total_steps ? 0
+               : s->sps_avg > 0 ? (double)(s->total_steps - s->c.env_steps) / s->sps_avg : -1,
+               eta, sizeof eta);
+    LOG_I("steps %llu/%llu (%.0f%%) ETA %s | env %.0f/s | upd %.0f/s | recv %.0f/s | actors %d | "
+          "replay %zu (D0 %d) | stale %llu/%.1f/%llu | alpha %s | eval %s | rejected %llu",
+          (unsigned long long)s->c.env_steps, (unsigned long long)s->total_steps,
+          100.0 * (double)s->c.env_steps / (double)s->total_steps, eta, sps, ups, rps,
+          s->c.actors, s->replay->size,
           s->d0->size, (unsigned long long)s->stale_min, savg, (unsigned long long)s->stale_max,
           alpha, eval, (unsigned long long)s->c.rejected_total);
     if (s->metrics && !s->cfg.sync) {
@@ -1420,11 +1565,27 @@ static void s_report(server_t *s, double now, int force) {
         s_json_num(f, "pi_loss", s->last.pi_loss, 1);
         s_json_num(f, "entropy", s->last.entropy, 1);
         s_json_num(f, "meta_grad", s->last.meta_grad, 1);
-        fprintf(f, ",\"rejected\":%llu,\"rollbacks\":%llu,\"credits_reclaimed\":%llu}\n",
+        fprintf(f, ",\"rejected\":%llu,\"rollbacks\":%llu,\"credits_reclaimed\":%llu",
                 (unsigned long long)s->c.rejected_total, (unsigned long long)s->c.rollbacks,
                 (unsigned long long)s->c.credits_reclaimed);
+        fprintf(f, ",\"per_actor\":[");  /* each actor's own figures */
+        int first = 1;
+        for (int k = 0; k < s->nlive; k++) {
+            const peer_t *p = &s->peers[s->live[k]];
+            if (p->evaluator) continue;
+            fprintf(f, "%s{\"id\":%u,\"host\":\"%s\",\"pid\":%u,\"envs\":%u,\"steps\":%llu",
+                    first ? "" : ",", p->id, p->host, p->pid, p->num_envs,
+                    (unsigned long long)p->steps);
+            s_json_num(f, "env_sps", p->rate, 1);
+            s_json_num(f, "reported_sps", p->st_sps, 1);
+            s_json_num(f, "policy_us", p->st_policy_us, 1);
+            fprintf(f, "}");
+            first = 0;
+        }
+        fprintf(f, "]}\n");
         fflush(f);
     }
+    if (++s->reports % 3 == 0 && s->c.actors > 0) s_host_summary(s, sps);
     s->t_report = now;
     s->rep_steps = s->c.env_steps;
     s->rep_updates = s->c.updates;

@@ -92,6 +92,9 @@ int server_run(server_t *s, volatile sig_atomic_t *stop);
  * the ROUTER, 1 for the weights PUB. Loopback address when the bind was on "*". */
 const char *server_endpoint(const server_t *s, int which);
 
+/* The port of the Prometheus endpoint (GET /metrics), 0 when metrics_port is 0. */
+int server_metrics_port(const server_t *s);
+
 /* Counters, readable from another thread while server_run runs (plain reads of integers that
  * only grow; good enough for tests and monitoring). */
 const server_counters_t *server_counters(const server_t *s);

@@ -3,7 +3,10 @@
  * the point), and a hostile test client that sends every kind of bad input. */
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -525,4 +528,115 @@ Test(runtime, killing_the_launcher_leaves_no_orphans, .init = s_quiet, .timeout 
     for (int k = 0; k < n; k++)
         if (s_alive(kids[k])) kill(kids[k], SIGKILL);  /* clean up what the test found */
     cr_expect_eq(left, 0, "%d processes outlived a SIGKILLed launcher", left);
+}
+
+/* GET path from 127.0.0.1:port; the body (malloc'd) or NULL. A test client, not a parser. */
+static char *s_http_get(int port, const char *path) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { close(fd); return NULL; }
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) { close(fd); return NULL; }
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap + 1);
+    ssize_t r;
+    while ((r = read(fd, buf + len, cap - len)) > 0) len += (size_t)r;
+    close(fd);
+    buf[len] = 0;
+    return buf;
+}
+
+/* Issue 9: per-actor figures (actors' Stats) and the Prometheus endpoint with actor/host labels. */
+Test(runtime, the_metrics_endpoint_serves_counters_and_per_actor_series, .init = s_quiet,
+     .timeout = 60) {
+    config_t cfg;
+    s_config(&cfg, ALGO_SAC_V2);
+    cfg.metrics_port = -1;
+    learner_h l;
+    s_learner_start(&l, &cfg);
+    int port = server_metrics_port(l.s);
+    cr_assert_gt(port, 0);
+    actor_h a[2];
+    for (int i = 0; i < 2; i++) s_actor_start(&a[i], &l, 0);
+    const server_counters_t *c = server_counters(l.s);
+    cr_assert(s_wait_u64(&c->updates, 100, 30));
+    void *zctx = zmq_ctx_new();  /* one refused message, to see a reason label move */
+    void *d = s_client(zctx, server_endpoint(l.s, 0));
+    zmq_send(d, "garbage!", 8, 0);
+    cr_assert(s_wait_u64(&c->rejected[-WIRE_ERR_DECODE], 1, 10));
+    usleep(1500000);  /* the text is rendered every second */
+    char *body = s_http_get(port, "/metrics");
+    cr_assert(body, "no answer on port %d", port);
+    cr_expect(strstr(body, "HTTP/1.0 200") || strstr(body, "HTTP/1.1 200"), "%.200s", body);
+    cr_expect(strstr(body, "text/plain; version=0.0.4"), "Prometheus content type");
+    char host[256] = "", want[400];
+    gethostname(host, sizeof host - 1);
+    for (int i = 0; i < 2; i++) {
+        snprintf(want, sizeof want, "metasac_actor_env_steps_total{actor=\"%u\",host=\"%s\"} ",
+                 a[i].c.actor_id, host);
+        const char *v = strstr(body, want);
+        cr_expect(v && strtoull(v + strlen(want), NULL, 10) > 0, "no %s in\n%s", want, body);
+    }
+    const char *v = strstr(body, "\nmetasac_env_steps_total ");
+    cr_expect(v && strtoull(v + 25, NULL, 10) > 0 && strtoull(v + 25, NULL, 10) <= c->env_steps,
+              "env steps series");
+    cr_expect(strstr(body, "metasac_rejected_total{reason=\"undecodable\"} 1\n"), "%s", body);
+    cr_expect(strstr(body, "\nmetasac_alpha ") && strstr(body, "\nmetasac_updates_total "));
+    free(body);
+    body = s_http_get(port, "/nope");
+    cr_expect(body && strstr(body, " 404 "), "other paths are 404");
+    free(body);
+    for (int i = 0; i < 2; i++) s_actor_stop(&a[i]);
+    s_learner_stop(&l);
+    zmq_close(d);
+    zmq_ctx_term(zctx);
+}
+
+/* Issue 9: the throughput line shows progress and an ETA, every third one is followed by a
+ * per-host summary, and metrics.jsonl carries each actor's own figures (from its Stats). */
+Test(runtime, throughput_lines_show_progress_and_each_host, .init = s_quiet, .timeout = 60) {
+    config_t cfg;
+    s_config(&cfg, ALGO_SAC_V2);
+    cfg.report_ms = 200;
+    cfg.total_steps = 6000;
+    char dir[] = "/tmp/metasac-hosts-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    snprintf(cfg.run_dir, sizeof cfg.run_dir, "%s", dir);
+    log_level = LOG_INFO;  /* the lines under test are INFO; they go to learner.log */
+    learner_h l;
+    s_learner_start(&l, &cfg);
+    actor_h a[2];
+    for (int i = 0; i < 2; i++) s_actor_start(&a[i], &l, 0);
+    pthread_join(l.th, NULL);
+    for (int i = 0; i < 2; i++) s_actor_stop(&a[i]);
+    server_destroy(&l.s);
+    log_level = LOG_ERROR;
+    char path[256], line[8192], host[256] = "", want[320];
+    gethostname(host, sizeof host - 1);
+    snprintf(want, sizeof want, "host %s: 2 actors, env ", host);
+    snprintf(path, sizeof path, "%s/learner.log", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert(f);
+    int progress = 0, hosts = 0;
+    while (fgets(line, sizeof line, f)) {
+        progress += strstr(line, "/6000 (") && strstr(line, "%) ETA ");
+        hosts += strstr(line, want) && strstr(line, "% of steps");
+    }
+    fclose(f);
+    cr_expect(progress >= 3, "progress lines: %d", progress);
+    cr_expect(hosts >= 1, "no per-host line '%s...'", want);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    f = fopen(path, "r");
+    cr_assert(f);
+    int per_actor = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *p = strstr(line, "\"per_actor\":[{\"id\":");
+        if (!p) continue;
+        snprintf(want, sizeof want, "\"host\":\"%s\"", host);
+        per_actor += strstr(p, want) && strstr(p, "\"reported_sps\":") && strstr(p, "\"policy_us\":");
+    }
+    fclose(f);
+    cr_expect(per_actor >= 1, "metrics.jsonl lines with per-actor figures: %d", per_actor);
 }
