@@ -504,6 +504,17 @@ server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
 
     peer_t proven = {.proven = 1};
     s->in_max = s_inbound_max(s, s_hold(s, &proven));
+    /* a setting whose honest messages the learner itself would refuse is refused now, not
+       discovered as a silent stall */
+    size_t batch_bytes = wire_transitions_bound((uint32_t)cfg->send_batch, (uint32_t)s->O,
+                                                (uint32_t)s->A) + 4096;
+    if (batch_bytes > (size_t)cfg->max_msg_bytes) {
+        snprintf(err, errlen, "send_batch %d makes a %s batch of up to %zu bytes, above "
+                 "max_msg_bytes %lld: lower send_batch or raise max_msg_bytes", cfg->send_batch,
+                 task, batch_bytes, (long long)cfg->max_msg_bytes);
+        server_destroy(&s);
+        return NULL;
+    }
     wire_limits_t lim = {.max_msg_bytes = s->in_max,
                          .obs_dim = (uint32_t)s->O, .act_dim = (uint32_t)s->A,
                          .n_params = s->shape.pi_n};
@@ -1028,8 +1039,10 @@ static void s_hello(server_t *s, const uint8_t *ident, size_t ident_len, const c
     w.max_abs_reward = (float)s->cfg.max_abs_reward;
     p->resets_asked = w.initial_resets;
     s_send_to(s, p, wire_encode_welcome(&w, s->buf, s->bufcap));
-    LOG_I("learner: %s joined from host %s (%u envs); %d actors, %d evaluators",
-          s_who(p, who, sizeof who), p->host, p->num_envs, s->c.actors, s->c.evaluators);
+    LOG_I("learner: %s joined from host %s (%u envs, pid %u, build %s); %d actors, %d evaluators",
+          s_who(p, who, sizeof who), p->host, p->num_envs, p->pid,
+          h->build_version && h->build_version[0] ? h->build_version : "?", s->c.actors,
+          s->c.evaluators);
 }
 
 /* Index of the first value with |x| > bound (or not finite), or -1. */

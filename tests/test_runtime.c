@@ -640,3 +640,28 @@ Test(runtime, throughput_lines_show_progress_and_each_host, .init = s_quiet, .ti
     fclose(f);
     cr_expect(per_actor >= 1, "metrics.jsonl lines with per-actor figures: %d", per_actor);
 }
+
+/* Issue 10, finding 4: --task=humanoid --send_batch=512 used to overflow the actor's fixed send
+ * buffer and stall silently. A batch the learner would refuse is now refused at start; one that
+ * fits goes through (the actor sizes its buffer from the wire bounds). */
+Test(runtime, an_impossible_batch_size_is_refused_at_start, .init = s_quiet, .timeout = 60) {
+    config_t cfg;
+    s_config(&cfg, ALGO_SAC_V2);
+    cfg.task = TASK_HUMANOID;
+    cfg.send_batch = 512;  /* 512 x (2 x 376 + 17 + 3) floats: about 1.6 MB */
+    cfg.max_msg_bytes = 1 << 20;
+    char err[1024];
+    cr_expect_null(server_new(&cfg, err, sizeof err));
+    cr_expect(strstr(err, "send_batch 512") && strstr(err, "max_msg_bytes"), "%s", err);
+    cfg.max_msg_bytes = 4 << 20;
+    cfg.random_steps = 2000;
+    learner_h l;
+    s_learner_start(&l, &cfg);
+    actor_h a;
+    s_actor_start(&a, &l, 0);
+    const server_counters_t *c = server_counters(l.s);
+    cr_expect(s_wait_u64(&c->env_steps, 1024, 40), "humanoid batches of 512 arrive: %llu steps",
+              (unsigned long long)c->env_steps);
+    s_actor_stop(&a);
+    s_learner_stop(&l);
+}
