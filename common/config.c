@@ -369,6 +369,7 @@ static int s_err(char *err, size_t errlen, const char *fmt, ...) {
 
 /* Shortest %g form that reads back to exactly x. */
 static void s_fmt_double(double x, char *buf, size_t n) {
+    if (!buf || n == 0) return;  /* also silences a gcc -O3 + sanitizer false positive */
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, n, "%.*g", prec, x);
         if (strtod(buf, NULL) == x) return;
