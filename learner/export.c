@@ -356,24 +356,7 @@ static sac_f *s_agent_new(const config_t *cfg, const nn_shape_t *shape, const fl
                           const float *high) {
     int A = shape->act_dim;
     sac_opts_t o;
-    sac_opts_default(&o, (algo_t)cfg->algo, A);
-    o.gamma = cfg->gamma;
-    o.tau = cfg->tau;
-    o.lr_q = cfg->critic_lr;
-    o.lr_pi = cfg->policy_lr;
-    o.lr_alpha = cfg->alpha_lr;
-    o.alpha = cfg->alpha;
-    o.target_entropy = config_target_entropy(cfg, A);
-    o.rms_rho = cfg->rms_rho;
-    o.rms_eps = cfg->rms_eps;
-    o.meta_clip = cfg->meta_clip;
-    o.meta_on_replay = cfg->meta_on_replay;
-    o.resample = cfg->resample;
-    o.meta_scaled_action = cfg->meta_scaled_action;
-    o.critic_two_steps = cfg->critic_two_steps;
-    o.td3_noise = cfg->td3_policy_noise;
-    o.td3_noise_clip = cfg->td3_noise_clip;
-    o.td3_policy_delay = cfg->td3_policy_delay;
+    sac_opts_from_config(&o, cfg, A);
     int cap = cfg->batch > cfg->d0_size ? cfg->batch : cfg->d0_size;
     return sac_new_f(shape, &o, low, high, cap, (uint64_t)cfg->seed, RNG_STREAM_LEARNER);
 }

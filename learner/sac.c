@@ -60,3 +60,24 @@ double sac_update_flops(const nn_shape_t *s, algo_t algo, int batch, int nd0) {
            + s_pi_fwd(s, nd0) + s_q_fwd(s, nd0) + s_q_bwd(s, nd0, 0) + s_pi_bwd(s, nd0);  /* D0 */
     return f;
 }
+
+void sac_opts_from_config(sac_opts_t *o, const config_t *cfg, int act_dim) {
+    sac_opts_default(o, (algo_t)cfg->algo, act_dim);
+    o->gamma = cfg->gamma;
+    o->tau = cfg->tau;
+    o->lr_q = cfg->critic_lr;
+    o->lr_pi = cfg->policy_lr;
+    o->lr_alpha = cfg->alpha_lr;
+    o->alpha = cfg->alpha;
+    o->target_entropy = config_target_entropy(cfg, act_dim);
+    o->rms_rho = cfg->rms_rho;
+    o->rms_eps = cfg->rms_eps;
+    o->meta_clip = cfg->meta_clip;
+    o->meta_on_replay = cfg->meta_on_replay;
+    o->resample = cfg->resample;
+    o->meta_scaled_action = cfg->meta_scaled_action;
+    o->critic_two_steps = cfg->critic_two_steps;
+    o->td3_noise = cfg->td3_policy_noise;
+    o->td3_noise_clip = cfg->td3_noise_clip;
+    o->td3_policy_delay = cfg->td3_policy_delay;
+}

@@ -42,6 +42,8 @@ typedef struct {
 
 /* The paper's defaults for algo and an action dimension act_dim. */
 void sac_opts_default(sac_opts_t *o, algo_t algo, int act_dim);
+/* The options of a run's configuration (what the learner and metasac-export build from). */
+void sac_opts_from_config(sac_opts_t *o, const config_t *cfg, int act_dim);
 
 /* Floating-point operations of the matrix products of one update (batch rows, nd0 meta states),
  * 2 per multiply-add: what the benchmark divides by the time to report GFLOP/s. */

@@ -445,24 +445,7 @@ server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
     s_learn_initial_region(s);
     nn_shape_init(&s->shape, s->O, s->A, cfg->hidden);
     sac_opts_t o;
-    sac_opts_default(&o, (algo_t)cfg->algo, s->A);
-    o.gamma = cfg->gamma;
-    o.tau = cfg->tau;
-    o.lr_q = cfg->critic_lr;
-    o.lr_pi = cfg->policy_lr;
-    o.lr_alpha = cfg->alpha_lr;
-    o.alpha = cfg->alpha;
-    o.target_entropy = config_target_entropy(cfg, s->A);
-    o.rms_rho = cfg->rms_rho;
-    o.rms_eps = cfg->rms_eps;
-    o.meta_clip = cfg->meta_clip;
-    o.meta_on_replay = cfg->meta_on_replay;
-    o.resample = cfg->resample;
-    o.meta_scaled_action = cfg->meta_scaled_action;
-    o.critic_two_steps = cfg->critic_two_steps;
-    o.td3_noise = cfg->td3_policy_noise;
-    o.td3_noise_clip = cfg->td3_noise_clip;
-    o.td3_policy_delay = cfg->td3_policy_delay;
+    sac_opts_from_config(&o, cfg, s->A);
     int cap = cfg->batch > cfg->d0_size ? cfg->batch : cfg->d0_size;
     s->agent = sac_new_f(&s->shape, &o, s->low, s->high, cap, (uint64_t)cfg->seed,
                          RNG_STREAM_LEARNER);
