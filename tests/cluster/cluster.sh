@@ -12,9 +12,9 @@
 # fourth namespace, hub): nothing of the machine's own network changes. Each node runs one
 # slurmd in its own UTS namespace (hostname = node name); n0 also runs slurmctld.
 # Node names do not resolve to addresses: use 10.88.0.1X (NodeAddr in `scontrol show node`).
-# munged is this cluster's own (socket, pid, log and seed files in DIR/munge, the package's
-# key), so a system munged, if any, is neither needed nor touched. Slurm reads DIR/slurm.conf
-# through SLURM_CONF / -f: /etc/slurm is never written.
+# munged is this cluster's own (socket, pid, log and seed files in /run/metasac-munge-HASH,
+# removed by down; the package's key), so a system munged, if any, is neither needed nor
+# touched. Slurm reads DIR/slurm.conf through SLURM_CONF / -f: /etc/slurm is never written.
 # Needs root, iproute2, util-linux (nsenter, unshare), slurm-wlm and munge (apt-get).
 # `up` is idempotent (a running cluster in DIR is left alone); `down` is safe to run twice and
 # after a failed `up`. Namespace names can be prefixed with CLUSTER_NS_PREFIX (default empty:
@@ -29,12 +29,15 @@ s_die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 s_say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 s_addr() { echo "10.88.0.1${1#n}"; }            # n1 -> 10.88.0.11
 s_ns() { echo "$P$1"; }
+# munged's own directory: under /run, so the munge user reaches it whatever DIR's permissions
+# (a mktemp -d is 0700); one per cluster DIR
+s_mdir() { echo "/run/metasac-munge-$(printf '%s' "$1" | md5sum | cut -c1-10)"; }
 s_in() { local n=$1; shift; nsenter --net=/var/run/netns/"$(s_ns "$n")" "$@"; }
 
 s_write_conf() {
     local d=$1 host
     host=$(hostname)
-    mkdir -p "$d/state" "$d/spool" "$d/munge"
+    mkdir -p "$d/state" "$d/spool"
     cat >"$d/slurm.conf" <<CONF
 # written by tests/cluster/cluster.sh for a test cluster in network namespaces
 ClusterName=metasactest
@@ -43,7 +46,7 @@ SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$d/munge/munge.socket.2
+AuthInfo=socket=$(s_mdir "$d")/munge.socket.2
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -97,15 +100,15 @@ s_netns_up() {
 }
 
 s_munge_up() {
-    local d=$1
+    local d=$1 m
+    m=$(s_mdir "$d")
     # CLUSTER.md: munged runs as munge and refuses root-owned logs; the package made the key
     mkdir -p /run/munge && chown munge:munge /run/munge
     chown -R munge:munge /var/log/munge /var/lib/munge /etc/munge
-    chown munge:munge "$d/munge" && chmod 0755 "$d/munge"
-    s_pid_alive "$d/munge/munged.pid" && return 0
-    runuser -u munge -- munged --socket="$d/munge/munge.socket.2" \
-        --pid-file="$d/munge/munged.pid" --log-file="$d/munge/munged.log" \
-        --seed-file="$d/munge/munged.seed" || return 1
+    s_pid_alive "$m/munged.pid" && return 0
+    mkdir -p "$m" && chown munge:munge "$m" && chmod 0755 "$m" || return 1
+    runuser -u munge -- munged --socket="$m/munge.socket.2" --pid-file="$m/munged.pid" \
+        --log-file="$m/munged.log" --seed-file="$m/munged.seed" || return 1
 }
 
 s_sinfo_idle() { # number of idle nodes seen from n0
@@ -115,7 +118,7 @@ s_sinfo_idle() { # number of idle nodes seen from n0
 
 s_logs() {
     local d=$1 f
-    for f in "$d/munge/munged.log" "$d/slurmctld.log" "$d"/slurmd-*.log; do
+    for f in "$(s_mdir "$d")/munged.log" "$d/slurmctld.log" "$d"/slurmd-*.log; do
         [ -f "$f" ] || continue
         printf '==== %s (last 25 lines)\n' "$f" >&2
         tail -n 25 "$f" >&2
@@ -182,7 +185,8 @@ cmd_down() {
             kill -KILL "$pid" 2>/dev/null
         done
     done
-    s_kill_pidfile "$d/munge/munged.pid" munged
+    s_kill_pidfile "$(s_mdir "$d")/munged.pid" munged
+    rm -rf -- "$(s_mdir "$d")"
     for ns in $(for n in $NODES hub; do s_ns "$n"; done); do
         [ -e "/var/run/netns/$ns" ] && ip netns del "$ns"
     done
@@ -196,8 +200,10 @@ cmd_status() {
     for n in $NODES hub; do
         if [ -e "/var/run/netns/$(s_ns "$n")" ]; then echo "netns $(s_ns "$n"): present"; else echo "netns $(s_ns "$n"): absent"; rc=1; fi
     done
-    for f in munge/munged slurmctld slurmd-n0 slurmd-n1 slurmd-n2; do
-        if s_pid_alive "$d/$f.pid"; then echo "${f#munge/}: running (pid $(cat "$d/$f.pid"))"; else echo "${f#munge/}: not running"; rc=1; fi
+    local m
+    m=$(s_mdir "$d")
+    for f in "$m/munged" "$d/slurmctld" "$d/slurmd-n0" "$d/slurmd-n1" "$d/slurmd-n2"; do
+        if s_pid_alive "$f.pid"; then echo "${f##*/}: running (pid $(cat "$f.pid"))"; else echo "${f##*/}: not running"; rc=1; fi
     done
     [ "$rc" = 0 ] && s_in n0 env SLURM_CONF="$d/slurm.conf" sinfo -N
     return $rc
