@@ -19,7 +19,7 @@
 #     the table exist.
 # The cluster is torn down on every exit (trap), pass or fail.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
 export METASAC_BIN_DIR=${METASAC_BIN_DIR:-$ROOT/build/bin}
 CL=$ROOT/tests/cluster/cluster.sh
@@ -89,14 +89,16 @@ leftovers() { # metasac processes in any node's namespace
 # --- (a) ---------------------------------------------------------------------------------------
 echo "== (a) 3 nodes x 2 actors"
 A=$R/a
-ja=$(submit "$R/a.out" --run_dir="$A" --total_steps=3000 "${SMALL[@]}")
+# report_ms=500: the learner's per-host lines come with every third report
+ja=$(submit "$R/a.out" --run_dir="$A" --total_steps=3000 --report_ms=500 "${SMALL[@]}")
 # poll the Prometheus endpoint while the job runs (the port is in the job's output)
-metrics=""
+metrics="" last_m=""
 for ((i = 0; i < 180; i++)); do
     st=$(job_state "$ja")
     mp=$(sed -n 's/.*, metrics \([0-9]*\)).*/\1/p' "$R/a.out" 2>/dev/null | head -1)
     if [ -n "$mp" ]; then
         m=$(n0 curl -s --max-time 2 "http://10.88.0.10:$mp/metrics" 2>/dev/null)
+        [ -n "$m" ] && last_m=$m
         grep -q 'metasac_actor_env_steps_total{' <<<"$m" && metrics=$m
     fi
     case $st in PENDING | RUNNING | CONFIGURING | COMPLETING | "") sleep 0.5 ;; *) break ;; esac
@@ -137,7 +139,7 @@ fi
 if [ -z "$mp" ]; then
     skip "(a) Prometheus: this learner has no metrics_port key (metasac-learner --help)"
 elif [ -z "$metrics" ]; then
-    bad "(a) Prometheus: http://10.88.0.10:$mp/metrics never served metasac_actor_env_steps_total"
+    bad "(a) Prometheus: http://10.88.0.10:$mp/metrics never served metasac_actor_env_steps_total (last answer: $(grep -c . <<<"$last_m") lines; $(grep -m3 '^metasac' <<<"$last_m" | tr '\n' ' '))"
 else
     for n in 0 1 2; do
         check "(a) /metrics has metasac_actor_env_steps_total for host n$n" \
