@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${1:-build/bin}
 if ! command -v prometheus >/dev/null || ! command -v curl >/dev/null; then
+    apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus curl \
-        >/dev/null
+        >/dev/null  # .ci/run installs them with services held back
 fi
 TMP=$(mktemp -d /tmp/metasac-prom-XXXXXX)
 RUN=$TMP/run
