@@ -785,24 +785,28 @@ Test(hardening, credits_are_fair_and_returned, .init = s_quiet, .timeout = 120) 
         hc_close(&h);
         cr_assert(s_wait_u64(&c->peers_expired, 1, 5), "the NaN peer went away");
     }
-    /* (c) with and without a hoarder, the same learner and actor, best of two tries */
-    double best = 0, ra = 0, rb = 0;
-    for (int attempt = 0; attempt < 2 && best < 0.9; attempt++) {
-        ra = s_rate(&c->updates, NULL, 0, 2.5);
+    /* (c) a hoarder (hello, takes credits, never sends) holds at most its own share, one
+       batch, so the real actor's window is untouched and training goes on at its pace. What
+       that costs in updates/s is a timing figure: bench/bench_flood measures it (its swarm of
+       silent peers) against a no-flood phase of the same run; a timed unit test would only
+       measure this machine's load. */
+    {
         hc_t h;
         hc_open(&h, zctx, server_endpoint(l.s, 0));
         hc_t *hs[1] = {&h};
         hc_join(&h, METASAC__ROLE__ROLE_ACTOR, 0);
         cr_assert(s_wait_pump(hs, 1, &h.credit_steps, 1, 5), "the hoarder got credits");
-        rb = s_rate(&c->updates, hs, 1, 2.5);
-        cr_expect(h.credits > 0 && h.revokes == 0, "it holds them");
+        uint64_t u0 = c->updates, t0 = a.c.transitions_sent;
+        s_rate(&c->updates, hs, 1, 1.5);  /* pumps the hoarder's socket meanwhile */
+        cr_expect(h.credits > 0 && h.credits <= (uint64_t)cfg.send_batch && h.revokes == 0,
+                  "the hoarder holds %llu credits (its share is one batch of %d)",
+                  (unsigned long long)h.credits, cfg.send_batch);
+        cr_expect(c->updates > u0 + 50 && a.c.transitions_sent > t0 + 50,
+                  "training went on next to the hoarder: %llu updates, %llu steps",
+                  (unsigned long long)(c->updates - u0),
+                  (unsigned long long)(a.c.transitions_sent - t0));
         hc_close(&h);
-        uint64_t gone = c->peers_expired;
-        cr_assert(s_wait_u64(&c->peers_expired, gone + 1, 5), "the hoarder went away");
-        if (ra > 0 && rb / ra > best) best = rb / ra;
     }
-    cr_expect(best >= 0.9, "a hoarder cut the update rate from %.0f to %.0f/s (best ratio %.2f)",
-              ra, rb, best);
     s_actor_stop(&a);
     s_learner_halt(&l);
     server_destroy(&l.s);

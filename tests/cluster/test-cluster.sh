@@ -90,7 +90,7 @@ leftovers() { # metasac processes in any node's namespace
 echo "== (a) 3 nodes x 2 actors"
 A=$R/a
 # report_ms=500: the learner's per-host lines come with every third report
-ja=$(submit "$R/a.out" --run_dir="$A" --total_steps=3000 --report_ms=500 "${SMALL[@]}")
+ja=$(submit "$R/a.out" --run_dir="$A" --total_steps=6000 --report_ms=500 "${SMALL[@]}")
 # poll the Prometheus endpoint while the job runs (the port is in the job's output)
 metrics="" last_m=""
 for ((i = 0; i < 180; i++)); do
@@ -101,7 +101,7 @@ for ((i = 0; i < 180; i++)); do
         [ -n "$m" ] && last_m=$m
         grep -q 'metasac_actor_env_steps_total{' <<<"$m" && metrics=$m
     fi
-    case $st in PENDING | RUNNING | CONFIGURING | COMPLETING | "") sleep 0.5 ;; *) break ;; esac
+    case $st in PENDING | RUNNING | CONFIGURING | COMPLETING | "") sleep 0.2 ;; *) break ;; esac
 done
 wait_job "$ja" 60
 sleep 1  # the jobcomp line is written as the job ends
@@ -119,8 +119,8 @@ for n in 0 1 2; do
     check "(a) actor logs of n$n" test "$(ls "$A"/actor-n$n-*.log 2>/dev/null | wc -l)" -eq 2
 done
 grep 'joined from host' "$A/learner.log" | sed 's/^.*learner: /      /'
-check "(a) evaluator joined and evaluated at 3000" grep -q '^3000,' "$A/eval.csv"
-check "(a) the learner told everyone to stop" grep -q 'run complete: 3000 env steps' "$A/learner.log"
+check "(a) evaluator joined and evaluated at 6000" grep -q '^6000,' "$A/eval.csv"
+check "(a) the learner told everyone to stop" grep -q 'run complete: 6000 env steps' "$A/learner.log"
 check "(a) all 6 actors stopped by the learner" \
     test "$(grep -l 'the learner ended the run' "$A"/actor-n*.log | wc -l)" -eq 6
 check "(a) the evaluator stopped by the learner" grep -q 'the learner ended the run' "$A"/evaluator-n0.log
