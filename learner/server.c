@@ -95,6 +95,7 @@ struct server {
     replay_t *replay;
     d0_t *d0;
     batch_buf_t *b1, *b2;
+    batch_f last_b1, last_b2;  /* the batches of the last update (views of b1, b2) */
     rng_t rng;
     Metasac__TensorLayout layout[6], *layout_p[6];
     char layout_names[6][16];
@@ -601,6 +602,17 @@ int server_metrics_port(const server_t *s) { return s->http ? metrics_http_port(
 const float *server_policy(const server_t *s, size_t *n) {
     *n = s->shape.pi_n;
     return s->agent->phi;
+}
+
+const sac_f *server_agent(const server_t *s) { return s->agent; }
+
+const float *server_last_update(const server_t *s, batch_f *b1, batch_f *b2, int *nd0,
+                                sac_stats_t *st) {
+    *b1 = s->last_b1;
+    *b2 = s->last_b2;
+    *nd0 = s->d0->size;
+    *st = s->last;
+    return s->d0->obs;
 }
 
 /* ---- sending --------------------------------------------------------------------------- */
@@ -1294,6 +1306,8 @@ static void s_update(server_t *s) {
     batch_f b2 = s->cfg.algo == ALGO_META_SAC && s->cfg.resample
                      ? replay_sample(s->replay, &s->rng, B, s->b2) : b1;
     sac_update_f(s->agent, &b1, &b2, s->d0->obs, s->d0->size, &s->last);
+    s->last_b1 = b1;
+    s->last_b2 = b2;
     s->c.updates++;
     s->agent->updates = (long)s->c.updates;  /* stays the weight version after a rollback */
     const sac_stats_t *st = &s->last;

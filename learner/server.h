@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "sac.h"
 #include "wire.h"
 
 typedef struct server server_t;
@@ -102,5 +103,14 @@ const server_counters_t *server_counters(const server_t *s);
 /* The current policy parameters (n floats, the learner's own buffer; read it only while
  * server_run is not running). */
 const float *server_policy(const server_t *s, size_t *n);
+
+/* For tests of the wiring from the config to the update (tests/test_wiring.c); read them only
+ * while server_run is not running. server_agent: the learner's agent (its sac_opts_t, networks
+ * and optimizer state). server_last_update: what the last update was given: the replay batches
+ * b1 and b2 (b2 = b1 unless Meta-SAC resamples), D0's rows (returned, *nd0 of them) and the
+ * update's statistics (*st). */
+const sac_f *server_agent(const server_t *s);
+const float *server_last_update(const server_t *s, batch_f *b1, batch_f *b2, int *nd0,
+                                sac_stats_t *st);
 
 #endif

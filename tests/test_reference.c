@@ -7,7 +7,10 @@
  * Tolerances: losses to 1e-4 relative. A parameter tensor passes when the distance between the
  * C state and the reference state is below 1% of the distance the reference update moved it
  * (plus 1e-6 per element for float rounding): a wrong sign moves it 200% away and a wrong
- * factor of 2 at least 50%, while float rounding stays far below 1%. */
+ * factor of 2 at least 50%, while float rounding stays far below 1%.
+ *
+ * The three optimizers have distinct learning rates (cfg.lr in the files: critic 3e-4, policy
+ * 1e-3, alpha 5e-3), so each step is checked with its own rate, not just with "the" rate. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -179,6 +182,18 @@ static batch_f s_batch(const ref_file *f, const char *prefix, int B, int O, int 
     return b;
 }
 
+/* The learning rates of the reference (cfg.lr: critic, policy, alpha). They differ from each
+ * other by a factor >= 3, so a step taken with another optimizer's rate misses by far more
+ * than the 1% tolerance; the defaults (3e-4 each) could not tell them apart. */
+static void s_set_lr(sac_opts_t *o, const ref_file *f) {
+    const float *lr = s_get(f, "cfg.lr", 3);
+    o->lr_q = lr[0];
+    o->lr_pi = lr[1];
+    o->lr_alpha = lr[2];
+    cr_assert(o->lr_q != o->lr_pi && o->lr_pi != o->lr_alpha && o->lr_q != o->lr_alpha,
+              "the reference's learning rates must differ");
+}
+
 static void s_run_case(const char *file, algo_t algo, void (*tweak)(sac_opts_t *)) {
     ref_file f;
     s_load(file, &f);
@@ -191,6 +206,7 @@ static void s_run_case(const char *file, algo_t algo, void (*tweak)(sac_opts_t *
     sac_opts_default(&o, algo, A);
     o.alpha = s_scalar(&f, "cfg.alpha");
     o.target_entropy = s_scalar(&f, "cfg.target_entropy");
+    s_set_lr(&o, &f);
     if (tweak) tweak(&o);
     int meta = algo == ALGO_META_SAC;
     sac_f *a = sac_new_f(&s, &o, s_get(&f, "cfg.low", A), s_get(&f, "cfg.high", A),
@@ -273,6 +289,7 @@ Test(reference, td3) {
     sac_opts_default(&o, ALGO_TD3, A);
     cr_assert(o.td3_noise == 0.2 && o.td3_noise_clip == 0.5 && o.td3_policy_delay == 2,
               "TD3 defaults changed: the reference uses noise 0.2, clip 0.5, delay 2");
+    s_set_lr(&o, &f);
     sac_f *a = sac_new_f(&s, &o, s_get(&f, "cfg.low", A), s_get(&f, "cfg.high", A), B, 1, 1);
     net_view v[6];
     int nv = s_views(a, v, NULL);

@@ -37,6 +37,9 @@ Precision
     float64.
 
 Things deliberately exercised by the data
+    - Each optimizer has its own learning rate (cfg.lr = [critic, policy, alpha] =
+      [3e-4, 1e-3, 5e-3]; the policy's is also the rate of Meta-SAC's RMSProp and of its virtual
+      step), so a step taken with another optimizer's rate is off by a factor >= 3.
     - Non-zero biases (uniform(-0.1, 0.1)) so bias gradients are tested.
     - Log-std clamp masking, both bounds: the log-std head bias of action unit 0 is 2.0, so its
       raw log-std straddles the upper clamp 2 (some entries clamped, gradient masked, some not);
@@ -87,7 +90,13 @@ import torch
 OBS, ACT, HID, B, ND0 = 5, 3, 16, 8, 6
 LOW = [-1.0, -0.4, -2.0]
 HIGH = [1.0, 0.4, 1.0]
-GAMMA, TAU, LR = 0.99, 0.005, 3e-4
+GAMMA, TAU = 0.99, 0.005
+# Distinct learning rates per optimizer, so that a learner that uses one optimizer's rate for
+# another's step fails the C test: the step of the network it moves changes by a factor >= 3
+# (the test's tolerance is 1% of the step). critic Adam; policy Adam (SAC, TD3) or RMSProp
+# (Meta-SAC: the real step and the virtual step of the metagradient); log-alpha Adam (SAC-v2,
+# Meta-SAC). Written to cfg.lr so the C test uses the same values.
+LR_Q, LR_PI, LR_ALPHA = 3e-4, 1e-3, 5e-3
 BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
 RHO, RMS_EPS = 0.99, 1e-12
 LOGSTD_MIN, LOGSTD_MAX = -20.0, 2.0
@@ -370,9 +379,9 @@ def run_sac(case, seed, v2):
     c, b = bounds()
     log_alpha = torch.zeros(1, dtype=RUN_DTYPE, requires_grad=True)
     recs = cfg_records() + net_records("init", nets) + [("init.log_alpha", log_alpha.detach().clone())]
-    opt_q = torch.optim.Adam(params(nets["q1"]) + params(nets["q2"]), lr=LR, betas=BETAS, eps=ADAM_EPS)
-    opt_pi = torch.optim.Adam(params(nets["policy"]), lr=LR, betas=BETAS, eps=ADAM_EPS)
-    opt_a = torch.optim.Adam([log_alpha], lr=LR, betas=BETAS, eps=ADAM_EPS)
+    opt_q = torch.optim.Adam(params(nets["q1"]) + params(nets["q2"]), lr=LR_Q, betas=BETAS, eps=ADAM_EPS)
+    opt_pi = torch.optim.Adam(params(nets["policy"]), lr=LR_PI, betas=BETAS, eps=ADAM_EPS)
+    opt_a = torch.optim.Adam([log_alpha], lr=LR_ALPHA, betas=BETAS, eps=ADAM_EPS)
     batches = [make_batch(gen, nets["policy"]) for _ in range(NUPD)]
     for k, bt in enumerate(batches):
         recs += batch_records("u%d.b" % k, bt)
@@ -424,7 +433,7 @@ def metagradient(nets, v_state, lam, bt1, meta_obs, scaled, check):
         g = torch.autograd.grad(loss, P, create_graph=create)
         new = {}
         for name, p, gk, vk in zip(names(), P, g, v):
-            new[name] = p - LR * gk / torch.sqrt(RHO * vk + (1 - RHO) * gk ** 2 + RMS_EPS)
+            new[name] = p - LR_PI * gk / torch.sqrt(RHO * vk + (1 - RHO) * gk ** 2 + RMS_EPS)
         act = det_action(new, meta_obs, mc, mb)
         lm = -min_q(q1, q2, meta_obs, act).mean()
         return lm, g, new, act
@@ -447,7 +456,7 @@ def metagradient(nets, v_state, lam, bt1, meta_obs, scaled, check):
         G_cf = 0.0
         for hk, gk, gek, vk in zip(h, g_det, g_ent, v):
             D = torch.sqrt(RHO * vk + (1 - RHO) * gk ** 2 + RMS_EPS)
-            J = -LR * gek * (RHO * vk + RMS_EPS) / D ** 3
+            J = -LR_PI * gek * (RHO * vk + RMS_EPS) / D ** 3
             G_cf += float((hk * J).sum())
         G_cf *= alpha0
         # central finite difference in lambda
@@ -465,8 +474,8 @@ def run_meta(case, seed, variant="default", critic_last_scale=1.0, check=True):
     c, b = bounds()
     lam = torch.full((1,), -0.5, dtype=RUN_DTYPE, requires_grad=True)
     recs = cfg_records() + net_records("init", nets) + [("init.log_alpha", lam.detach().clone())]
-    opt_q = torch.optim.Adam(params(nets["q1"]) + params(nets["q2"]), lr=LR, betas=BETAS, eps=ADAM_EPS)
-    opt_lam = torch.optim.Adam([lam], lr=LR, betas=BETAS, eps=ADAM_EPS)
+    opt_q = torch.optim.Adam(params(nets["q1"]) + params(nets["q2"]), lr=LR_Q, betas=BETAS, eps=ADAM_EPS)
+    opt_lam = torch.optim.Adam([lam], lr=LR_ALPHA, betas=BETAS, eps=ADAM_EPS)
     v_state = [torch.zeros_like(t) for t in params(nets["policy"])]
     pairs = [(make_batch(gen, nets["policy"]), make_batch(gen, nets["policy"])) for _ in range(NUPD)]
     d0 = (0.5 * torch.randn(ND0, OBS, generator=gen, dtype=torch.float64)).to(torch.float32).to(RUN_DTYPE)
@@ -499,7 +508,7 @@ def run_meta(case, seed, variant="default", critic_last_scale=1.0, check=True):
         with torch.no_grad():
             for p, gk, vk in zip(params(nets["policy"]), grads, v_state):
                 vk.mul_(RHO).add_((1 - RHO) * gk * gk).add_(RMS_EPS)
-                p.sub_(LR * gk / torch.sqrt(vk))
+                p.sub_(LR_PI * gk / torch.sqrt(vk))
         # step 9
         polyak(nets)
         recs += net_records("u%d.out" % k, nets)
@@ -591,8 +600,8 @@ def run_td3(case, seed):
     low = torch.tensor(LOW, dtype=torch.float32).to(RUN_DTYPE)
     high = torch.tensor(HIGH, dtype=torch.float32).to(RUN_DTYPE)
     recs = cfg_records() + td3_net_records("init", nets)
-    opt_q = torch.optim.Adam(params(nets["q1"]) + params(nets["q2"]), lr=LR, betas=BETAS, eps=ADAM_EPS)
-    opt_pi = torch.optim.Adam(params(nets["policy"]), lr=LR, betas=BETAS, eps=ADAM_EPS)
+    opt_q = torch.optim.Adam(params(nets["q1"]) + params(nets["q2"]), lr=LR_Q, betas=BETAS, eps=ADAM_EPS)
+    opt_pi = torch.optim.Adam(params(nets["policy"]), lr=LR_PI, betas=BETAS, eps=ADAM_EPS)
     batches = [make_batch_td3(gen) for _ in range(TD3_NUPD)]
     for k, bt in enumerate(batches):
         recs += batch_records("u%d.b" % k, bt)
@@ -643,7 +652,8 @@ def run_td3(case, seed):
 
 def cfg_records():
     return [("cfg.dims", [OBS, ACT, HID, B, ND0]), ("cfg.low", LOW), ("cfg.high", HIGH),
-            ("cfg.alpha", [ALPHA_V1]), ("cfg.target_entropy", [TARGET_ENTROPY])]
+            ("cfg.alpha", [ALPHA_V1]), ("cfg.target_entropy", [TARGET_ENTROPY]),
+            ("cfg.lr", [LR_Q, LR_PI, LR_ALPHA])]
 
 
 def all_cases(check):
