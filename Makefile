@@ -33,6 +33,9 @@ CPPFLAGS := -I. -Icommon -Ilearner -Iactor -I$(BUILD)/gen \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
             -DMETASAC_SOURCE_DIR='"$(CURDIR)"' -DMETASAC_PREFIX='"$(PREFIX)"'
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lmujoco -lm -lpthread
+# Per-program extra libraries, LDLIBS_<name> for metasac-<name>: only metasac-eval renders
+# (MuJoCo's mjr_* in an EGL context), so only it links EGL.
+LDLIBS_eval := -lEGL
 
 PROTOS     := $(wildcard proto/*.proto)
 PROTO_C    := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
@@ -74,10 +77,10 @@ $(LIB): $(LIB_OBJ)
 
 $(BUILD)/bin/metasac-%: $(BUILD)/learner/%_main.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(LDLIBS_$*) -o $@
 $(BUILD)/bin/metasac-%: $(BUILD)/actor/%_main.o $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(LDLIBS_$*) -o $@
 $(BUILD)/bin/metasac-%: $(BUILD)/common/%_main.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

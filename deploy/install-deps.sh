@@ -6,7 +6,7 @@
 set -eu
 pkgs="build-essential pkg-config libopenblas-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
       libmujoco-dev libcriterion-dev libinih-dev zlib1g-dev libmicrohttpd-dev gnuplot-nox
-      python3-numpy"
+      python3-numpy libegl-dev libgl1-mesa-dri ffmpeg"
 for opt in "$@"; do
     case "$opt" in
     --dev) pkgs="$pkgs python3-torch" ;;

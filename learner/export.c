@@ -361,38 +361,37 @@ static sac_f *s_agent_new(const config_t *cfg, const nn_shape_t *shape, const fl
     return sac_new_f(shape, &o, low, high, cap, (uint64_t)cfg->seed, RNG_STREAM_LEARNER);
 }
 
-int export_policy(const char *run_dir, const char *out, export_info_t *info, char *err,
-                  size_t errlen) {
+sac_f *export_load_agent(const char *run_dir, config_t *cfg, task_model_t **model_out,
+                         export_info_t *info, char *err, size_t errlen) {
     export_info_t local;
     if (!info) info = &local;
     memset(info, 0, sizeof *info);
+    *model_out = NULL;
     char path[4200], cur[4200], prev[4200], e1[1024] = "", e2[1024] = "", cerr[CONFIG_ERR_MAX];
     snprintf(path, sizeof path, "%s/config.ini", run_dir);
-    config_t cfg;
-    config_defaults(&cfg);
+    config_defaults(cfg);
     if (access(path, R_OK) != 0) {
         snprintf(err, errlen, "%s: %s (is %s a run directory?)", path, strerror(errno), run_dir);
-        return -1;
+        return NULL;
     }
-    if (config_load_file(&cfg, path, cerr, sizeof cerr) < 0 ||
-        config_check(&cfg, cerr, sizeof cerr) < 0) {
+    if (config_load_file(cfg, path, cerr, sizeof cerr) < 0 ||
+        config_check(cfg, cerr, sizeof cerr) < 0) {
         snprintf(err, errlen, "%s", cerr);
-        return -1;
+        return NULL;
     }
-    const char *task = config_task_name(cfg.task), *algo = config_algo_name(cfg.algo);
+    const char *task = config_task_name(cfg->task), *algo = config_algo_name(cfg->algo);
     task_model_t *model = task_model_new(task);
     if (!model) {
         snprintf(err, errlen, "cannot load task '%s' (models not found? set METASAC_MODEL_DIR)",
                  task);
-        return -1;
+        return NULL;
     }
     int O = task_model_obs_dim(model), A = task_model_act_dim(model);
     const float *low = task_model_action_low(model), *high = task_model_action_high(model);
     nn_shape_t shape;
-    nn_shape_init(&shape, O, A, cfg.hidden);
-    sac_f *agent = s_agent_new(&cfg, &shape, low, high);
+    nn_shape_init(&shape, O, A, cfg->hidden);
+    sac_f *agent = s_agent_new(cfg, &shape, low, high);
     float *state = rl_aligned(sizeof(float) * agent->state_n);
-    int rc = -1;
 
     snprintf(cur, sizeof cur, "%s/checkpoint.bin", run_dir);
     snprintf(prev, sizeof prev, "%s/checkpoint.prev.bin", run_dir);
@@ -401,11 +400,9 @@ int export_policy(const char *run_dir, const char *out, export_info_t *info, cha
     if (!have_cur && !have_prev) {
         snprintf(err, errlen, "no checkpoint in %s (neither checkpoint.bin nor "
                  "checkpoint.prev.bin): the run has not saved one yet", run_dir);
-        goto out;
-    }
-    if (have_cur && export_read_agent_state(cur, task, algo, &shape, state, agent->state_n,
-                                            &info->env_steps, &info->updates, e1,
-                                            sizeof e1) == 0) {
+    } else if (have_cur && export_read_agent_state(cur, task, algo, &shape, state,
+                                                   agent->state_n, &info->env_steps,
+                                                   &info->updates, e1, sizeof e1) == 0) {
         used = cur;
     } else if (have_prev && export_read_agent_state(prev, task, algo, &shape, state,
                                                    agent->state_n, &info->env_steps,
@@ -415,16 +412,36 @@ int export_policy(const char *run_dir, const char *out, export_info_t *info, cha
     } else {
         snprintf(err, errlen, "no usable checkpoint in %s: %s%s%s", run_dir, have_cur ? e1 : "",
                  have_cur && have_prev ? "; " : "", have_prev ? e2 : "");
-        goto out;
+    }
+    if (!used) {
+        free(state);
+        sac_destroy_f(&agent);
+        task_model_destroy(&model);
+        return NULL;
     }
     memcpy(agent->state, state, sizeof(float) * agent->state_n);
+    free(state);
     snprintf(info->checkpoint, sizeof info->checkpoint, "%s", used);
     snprintf(info->task, sizeof info->task, "%s", task);
     snprintf(info->algo, sizeof info->algo, "%s", algo);
     info->obs_dim = O;
     info->act_dim = A;
-    info->hidden = cfg.hidden;
+    info->hidden = cfg->hidden;
+    *model_out = model;
+    return agent;
+}
 
+int export_policy(const char *run_dir, const char *out, export_info_t *info, char *err,
+                  size_t errlen) {
+    export_info_t local;
+    if (!info) info = &local;
+    config_t cfg;
+    task_model_t *model;
+    sac_f *agent = export_load_agent(run_dir, &cfg, &model, info, err, errlen);
+    if (!agent) return -1;
+    size_t cl = strlen(info->checkpoint);
+    const char *base = cl >= 19 && !strcmp(info->checkpoint + cl - 19, "checkpoint.prev.bin")
+                           ? "checkpoint.prev.bin" : "checkpoint.bin";
     char meta[1024];
     snprintf(meta, sizeof meta,
              "{\"format\": \"metasac-policy\", \"format_version\": 1, \"task\": \"%s\", "
@@ -432,11 +449,10 @@ int export_policy(const char *run_dir, const char *out, export_info_t *info, cha
              "\"env_steps\": %llu, \"weight_version\": %llu, \"checkpoint\": \"%s\", "
              "\"activation\": \"relu\", "
              "\"action\": \"c * tanh(mu) + b, c = (high - low) / 2, b = (high + low) / 2\"}",
-             task, algo, O, A, cfg.hidden, (unsigned long long)info->env_steps,
-             (unsigned long long)info->updates, used == cur ? "checkpoint.bin" : "checkpoint.prev.bin");
-    rc = export_write_policy(out, agent, low, high, meta, err, errlen);
-out:
-    free(state);
+             info->task, info->algo, info->obs_dim, info->act_dim, info->hidden,
+             (unsigned long long)info->env_steps, (unsigned long long)info->updates, base);
+    int rc = export_write_policy(out, agent, task_model_action_low(model),
+                                 task_model_action_high(model), meta, err, errlen);
     sac_destroy_f(&agent);
     task_model_destroy(&model);
     return rc;

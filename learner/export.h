@@ -18,8 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "nn.h"
 #include "sac.h"
+#include "tasks/task.h"
 
 /* One .npy member of an .npz. dtype "<f4" (data: float[], written little-endian) or
  * "|S" (data: bytes, a 0-d fixed-length byte string, e.g. JSON; ndim must be 0). */
@@ -61,5 +63,13 @@ typedef struct {
  * 0, or -1 with err (no config, no or no usable checkpoint, output not writable). */
 int export_policy(const char *run_dir, const char *out, export_info_t *info, char *err,
                   size_t errlen);
+
+/* export_policy's loading half, for tools that run the policy (metasac-eval): run_dir's
+ * config.ini into *cfg, the task's model into *model (the caller destroys it after the agent),
+ * and the learner's agent as server_new builds it with the checkpoint's state (checkpoint.bin,
+ * else checkpoint.prev.bin; the run directory is never modified). info may be NULL.
+ * The agent (sac_destroy_f), or NULL with err and *model NULL. */
+sac_f *export_load_agent(const char *run_dir, config_t *cfg, task_model_t **model,
+                         export_info_t *info, char *err, size_t errlen);
 
 #endif
