@@ -216,6 +216,7 @@ static void s_clean_obs(float *obs, int n) {
 }
 
 static void s_queue_reset(actor_t *a, float *obs) {
+    if (a->o->evaluator) return;  /* an evaluator sends no data (the learner refuses it) */
     s_clean_obs(obs, a->O);
     if (a->nresets == a->reset_cap) return;  /* bounded; flushed with every batch */
     memcpy(a->resets + (size_t)a->nresets * a->O, obs, sizeof(float) * a->O);

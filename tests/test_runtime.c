@@ -213,6 +213,9 @@ Test(runtime, evaluator_reports_returns_for_the_requested_weights, .init = s_qui
     cr_expect(c.last_eval_steps == 1000 && isfinite(c.last_eval_mean), "the last one at %llu",
               (unsigned long long)c.last_eval_steps);
     cr_expect(ev.c.evals_run == 2 && ev.c.env_steps == 0, "the evaluator never trains");
+    cr_expect(c.rejected_total == 0, "an honest run has no rejections (%llu; wrong_id %llu)",
+              (unsigned long long)c.rejected_total,
+              (unsigned long long)c.refused[REJECT_WRONG_ID]);
     cr_expect(c.updates == 1000 - 600, "TD3 updates from step 600 on: %llu",
               (unsigned long long)c.updates);
 }
