@@ -356,6 +356,8 @@ Test(runtime, every_kind_of_bad_input_is_rejected_and_training_goes_on, .init = 
     uint64_t upd = c->updates;
     cr_assert(s_wait_u64(&c->updates, upd + 100, 30), "training goes on");
     s_actor_stop(&a);
+    /* the actor's last batch (flushed as it stops) may still be on its way */
+    s_wait_u64(&c->env_steps, a.c.transitions_sent, 5);
     server_counters_t fin = s_learner_stop(&l);
     c = &fin;
     cr_expect(c->env_steps == a.c.transitions_sent, "replay got exactly the actor's %llu, not %llu",
