@@ -173,7 +173,14 @@ typedef struct {
     size_t len, filled;
 } target_t;
 
-int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) {
+/* The one reader of the format. Every record's CRC, the header, the chunks' order and bounds,
+ * the end record and the finiteness of what is kept are checked. state [state_n] receives the
+ * agent's state block; with full, the replay, D0 and the run's capacities too (a resume);
+ * without (NULL: only the policy is wanted, e.g. metasac-export), the replay and D0 chunks are
+ * checked and dropped, whatever the capacities. *hdr and rng[4] receive the header. */
+static int s_read(const char *path, const char *task, const char *algo, const nn_shape_t *shape,
+                  float *state, size_t state_n, ckpt_t *full, Metasac__CheckpointHeader *hdr_out,
+                  uint64_t rng_words[4], char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -184,11 +191,10 @@ int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) 
     char magic[8];
     int rc = -1, have_header = 0, ended = 0;
     Metasac__CheckpointHeader hdr = METASAC__CHECKPOINT_HEADER__INIT;
-    uint64_t rng_words[4] = {0};
     target_t t[7];
     memset(t, 0, sizeof t);
-    sac_f *a = c->agent;
-    replay_t *rp = c->replay;
+    replay_t *rp = full ? full->replay : NULL;
+    d0_t *d0 = full ? full->d0 : NULL;
     if (fread(magic, 1, 8, f) != 8 ||
         (memcmp(magic, s_magic, 8) != 0 && memcmp(magic, s_magic_v1, 8) != 0)) {
         snprintf(err, errlen, "%s: not a metasac checkpoint", path);
@@ -244,25 +250,27 @@ int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) 
                 snprintf(err, errlen, "%s: format version %u, this build reads %u", path,
                          h->format_version, CHECKPOINT_FORMAT_VERSION);
                 bad = 1;
-            } else if (strcmp(h->task, c->task) || strcmp(h->algo, c->algo) ||
-                       h->obs_dim != (uint32_t)a->shape.obs_dim ||
-                       h->act_dim != (uint32_t)a->shape.act_dim ||
-                       h->hidden != (uint32_t)a->shape.hidden) {
+            } else if (strcmp(h->task, task) || strcmp(h->algo, algo) ||
+                       h->obs_dim != (uint32_t)shape->obs_dim ||
+                       h->act_dim != (uint32_t)shape->act_dim ||
+                       h->hidden != (uint32_t)shape->hidden) {
                 snprintf(err, errlen, "%s: a checkpoint of %s/%s (hidden %u), this run is %s/%s "
-                         "(hidden %d)", path, h->task, h->algo, h->hidden, c->task, c->algo,
-                         a->shape.hidden);
+                         "(hidden %d)", path, h->task, h->algo, h->hidden, task, algo,
+                         shape->hidden);
                 bad = 1;
-            } else if (h->replay_capacity != rp->capacity || h->d0_capacity != (uint32_t)c->d0->capacity ||
-                       h->agent_state_len != a->state_n || h->replay_size > rp->capacity ||
-                       h->replay_next >= rp->capacity || h->d0_size > h->d0_capacity ||
+            } else if ((rp && (h->replay_capacity != rp->capacity ||
+                               h->d0_capacity != (uint32_t)d0->capacity)) ||
+                       h->agent_state_len != state_n || h->replay_size > h->replay_capacity ||
+                       h->replay_size > (uint64_t)SIZE_MAX / 4 / (h->obs_dim + 1u) ||
+                       h->replay_next >= h->replay_capacity || h->d0_size > h->d0_capacity ||
                        h->n_rng_state != 4 || h->replay_inserted < h->replay_size ||
                        (h->replay_size < h->replay_capacity && h->replay_next != h->replay_size) ||
                        h->d0_seen < h->d0_size) {
                 snprintf(err, errlen, "%s: replay capacity %llu / D0 %u / state %llu differ from "
                          "this run's %zu / %d / %zu, or the counters disagree", path,
                          (unsigned long long)h->replay_capacity, h->d0_capacity,
-                         (unsigned long long)h->agent_state_len, rp->capacity, c->d0->capacity,
-                         a->state_n);
+                         (unsigned long long)h->agent_state_len, rp ? rp->capacity : 0,
+                         d0 ? d0->capacity : 0, state_n);
                 bad = 1;
             } else if ((h->rng_state[0] | h->rng_state[1] | h->rng_state[2] |
                         h->rng_state[3]) == 0 || !isfinite(h->rng_spare)) {
@@ -272,15 +280,15 @@ int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) 
                 hdr = *h;
                 hdr.task = hdr.algo = NULL;
                 hdr.rng_state = NULL;
-                memcpy(rng_words, h->rng_state, sizeof rng_words);
-                size_t O = (size_t)rp->obs_dim, A = (size_t)rp->act_dim, sz = h->replay_size;
-                t[0] = (target_t){a->state, a->state_n, 0};
-                t[1] = (target_t){rp->obs, sz * O, 0};
-                t[2] = (target_t){rp->next_obs, sz * O, 0};
-                t[3] = (target_t){rp->act, sz * A, 0};
-                t[4] = (target_t){rp->rew, sz, 0};
-                t[5] = (target_t){rp->done, sz, 0};
-                t[6] = (target_t){c->d0->obs, (size_t)h->d0_size * O, 0};
+                memcpy(rng_words, h->rng_state, 4 * sizeof(uint64_t));
+                size_t O = h->obs_dim, A = h->act_dim, sz = (size_t)h->replay_size;
+                t[0] = (target_t){state, state_n, 0};
+                t[1] = (target_t){rp ? rp->obs : NULL, sz * O, 0};
+                t[2] = (target_t){rp ? rp->next_obs : NULL, sz * O, 0};
+                t[3] = (target_t){rp ? rp->act : NULL, sz * A, 0};
+                t[4] = (target_t){rp ? rp->rew : NULL, sz, 0};
+                t[5] = (target_t){rp ? rp->done : NULL, sz, 0};
+                t[6] = (target_t){d0 ? d0->obs : NULL, (size_t)h->d0_size * O, 0};
                 have_header = 1;
             }
         } else if (r->body_case == METASAC__CHECKPOINT_RECORD__BODY_CHUNK) {
@@ -292,7 +300,8 @@ int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) 
                          "its array", path, (unsigned long long)records);
                 bad = 1;
             } else {
-                memcpy(t[ch->array].dst + ch->offset, ch->data, sizeof(float) * ch->n_data);
+                if (t[ch->array].dst)  /* without a target: checked and dropped */
+                    memcpy(t[ch->array].dst + ch->offset, ch->data, sizeof(float) * ch->n_data);
                 t[ch->array].filled += ch->n_data;
             }
         } else {
@@ -320,11 +329,26 @@ int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) 
                      t[k].filled, t[k].len);
             goto out;
         }
-        if (!s_finite(t[k].dst, t[k].len)) {  /* never resume a poisoned run */
+        if (t[k].dst && !s_finite(t[k].dst, t[k].len)) {  /* never resume a poisoned run */
             snprintf(err, errlen, "%s: array %d holds non-finite values", path, k);
             goto out;
         }
     }
+    *hdr_out = hdr;
+    rc = 0;
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) {
+    sac_f *a = c->agent;
+    Metasac__CheckpointHeader hdr;
+    uint64_t rng_words[4];
+    if (s_read(path, c->task, c->algo, &a->shape, a->state, a->state_n, c, &hdr, rng_words, err,
+               errlen) < 0)
+        return -1;
     /* everything checked: the scalars last */
     a->updates = (long)hdr.updates;
     a->t_q = (long)hdr.t_q;
@@ -333,18 +357,26 @@ int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen) 
     memcpy(c->rng->s, rng_words, sizeof rng_words);
     c->rng->spare = hdr.rng_spare;
     c->rng->has_spare = hdr.rng_has_spare;
-    rp->size = hdr.replay_size;
-    rp->next = hdr.replay_next;
-    rp->inserted = hdr.replay_inserted;
+    c->replay->size = hdr.replay_size;
+    c->replay->next = hdr.replay_next;
+    c->replay->inserted = hdr.replay_inserted;
     c->d0->size = (int)hdr.d0_size;
     c->d0->seen = hdr.d0_seen;
     c->env_steps = hdr.env_steps;
     c->next_eval = hdr.next_eval;
-    rc = 0;
-out:
-    free(buf);
-    fclose(f);
-    return rc;
+    return 0;
+}
+
+int checkpoint_read_state(const char *path, const char *task, const char *algo,
+                          const nn_shape_t *shape, float *state, size_t state_n,
+                          uint64_t *env_steps, uint64_t *updates, char *err, size_t errlen) {
+    Metasac__CheckpointHeader hdr;
+    uint64_t rng_words[4];
+    if (s_read(path, task, algo, shape, state, state_n, NULL, &hdr, rng_words, err, errlen) < 0)
+        return -1;
+    if (env_steps) *env_steps = hdr.env_steps;
+    if (updates) *updates = hdr.updates;
+    return 0;
 }
 
 int checkpoint_load(const char *dir, ckpt_t *c, char *err, size_t errlen) {

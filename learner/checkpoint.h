@@ -40,4 +40,12 @@ int checkpoint_load(const char *dir, ckpt_t *c, char *err, size_t errlen);
 /* Restores from one file. 0 or -1 with err. */
 int checkpoint_load_file(const char *path, ckpt_t *c, char *err, size_t errlen);
 
+/* Only the agent's state block (state [state_n], e.g. sac_f.state) of a checkpoint of task/algo
+ * and shape, with the same checks as checkpoint_load_file but none of the run's capacities: the
+ * replay and D0 are checked and dropped (metasac-export needs no replay-sized memory).
+ * env_steps and updates (the weight version) may be NULL. 0, or -1 with err. */
+int checkpoint_read_state(const char *path, const char *task, const char *algo,
+                          const nn_shape_t *shape, float *state, size_t state_n,
+                          uint64_t *env_steps, uint64_t *updates, char *err, size_t errlen);
+
 #endif

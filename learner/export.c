@@ -165,170 +165,6 @@ out:
     return rc;
 }
 
-/* ---- the policy-only checkpoint reader ----------------------------------------------------- */
-
-/* Checkpoint format 2 as learner/checkpoint.c writes it: magic, then records of
- * [u32 length][u32 CRC-32 of the body][protobuf CheckpointRecord], the last an End record with
- * the record count and the FNV-1a 64 of every byte before it. */
-static const char s_magic[8] = {'M', 'S', 'A', 'C', 'C', 'K', 'P', '2'};
-static const char s_magic_v1[8] = {'M', 'S', 'A', 'C', 'C', 'K', 'P', 'T'};
-#define RECORD_MAX ((size_t)CHECKPOINT_CHUNK * 4 + 4096)
-#define N_ARRAYS 7
-
-static void s_fnv(uint64_t *h, const void *p, size_t n) {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        *h ^= b[i];
-        *h *= 0x100000001b3ull;
-    }
-}
-
-int export_read_agent_state(const char *path, const char *task, const char *algo,
-                            const nn_shape_t *shape, float *state, size_t state_n,
-                            uint64_t *env_steps, uint64_t *updates, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    uint64_t hash = 0xcbf29ce484222325ull, records = 0, steps = 0, upd = 0;
-    uint8_t *buf = rl_malloc(RECORD_MAX);
-    char magic[8];
-    int rc = -1, have_header = 0;
-    size_t len[N_ARRAYS] = {0}, filled[N_ARRAYS] = {0};  /* values per array: expected, seen */
-    if (fread(magic, 1, 8, f) != 8 ||
-        (memcmp(magic, s_magic, 8) != 0 && memcmp(magic, s_magic_v1, 8) != 0)) {
-        snprintf(err, errlen, "%s: not a metasac checkpoint", path);
-        goto out;
-    }
-    if (memcmp(magic, s_magic_v1, 8) == 0) {
-        snprintf(err, errlen, "%s: checkpoint format 1, written by an older build (this one "
-                 "reads format %u)", path, CHECKPOINT_FORMAT_VERSION);
-        goto out;
-    }
-    s_fnv(&hash, magic, 8);
-    for (;;) {
-        uint8_t lb[8];
-        if (fread(lb, 1, 8, f) != 8) {
-            snprintf(err, errlen, "%s: truncated after %llu records (no end record)", path,
-                     (unsigned long long)records);
-            goto out;
-        }
-        size_t n = (size_t)lb[0] | (size_t)lb[1] << 8 | (size_t)lb[2] << 16 | (size_t)lb[3] << 24;
-        uint32_t crc = (uint32_t)lb[4] | (uint32_t)lb[5] << 8 | (uint32_t)lb[6] << 16 |
-                       (uint32_t)lb[7] << 24;
-        if (n > RECORD_MAX || fread(buf, 1, n, f) != n) {
-            snprintf(err, errlen, "%s: record %llu is truncated or too long (%zu bytes)", path,
-                     (unsigned long long)records, n);
-            goto out;
-        }
-        if ((uint32_t)crc32(0L, buf, (uInt)n) != crc) {
-            snprintf(err, errlen, "%s: record %llu is corrupt (CRC mismatch): the file is damaged",
-                     path, (unsigned long long)records);
-            goto out;
-        }
-        Metasac__CheckpointRecord *r = metasac__checkpoint_record__unpack(NULL, n, buf);
-        if (!r) {
-            snprintf(err, errlen, "%s: record %llu does not decode", path,
-                     (unsigned long long)records);
-            goto out;
-        }
-        int bad = 0, ended = 0;
-        if (r->body_case == METASAC__CHECKPOINT_RECORD__BODY_END) {
-            if (r->end->records != records || r->end->checksum != hash) {
-                snprintf(err, errlen, "%s: checksum or record count mismatch: the file is corrupt",
-                         path);
-                bad = 1;
-            }
-            ended = 1;
-        } else if (!have_header) {
-            const Metasac__CheckpointHeader *h = r->header;
-            if (r->body_case != METASAC__CHECKPOINT_RECORD__BODY_HEADER) {
-                snprintf(err, errlen, "%s: the first record is not a header", path);
-                bad = 1;
-            } else if (h->format_version != CHECKPOINT_FORMAT_VERSION) {
-                snprintf(err, errlen, "%s: format version %u, this build reads %u", path,
-                         h->format_version, CHECKPOINT_FORMAT_VERSION);
-                bad = 1;
-            } else if (strcmp(h->task, task) || strcmp(h->algo, algo) ||
-                       h->obs_dim != (uint32_t)shape->obs_dim ||
-                       h->act_dim != (uint32_t)shape->act_dim ||
-                       h->hidden != (uint32_t)shape->hidden) {
-                snprintf(err, errlen, "%s: a checkpoint of %s/%s (hidden %u), the run's config.ini "
-                         "says %s/%s (hidden %d)", path, h->task, h->algo, h->hidden, task, algo,
-                         shape->hidden);
-                bad = 1;
-            } else if (h->agent_state_len != state_n || h->replay_size > h->replay_capacity ||
-                       h->d0_size > h->d0_capacity ||
-                       h->replay_size > (uint64_t)SIZE_MAX / 4 / (h->obs_dim + 1u) ||
-                       (uint64_t)h->d0_size > (uint64_t)SIZE_MAX / 4 / (h->obs_dim + 1u)) {
-                snprintf(err, errlen, "%s: agent state of %llu floats (this build's learner has "
-                         "%zu) or impossible replay/D0 sizes", path,
-                         (unsigned long long)h->agent_state_len, state_n);
-                bad = 1;
-            } else {
-                size_t O = h->obs_dim, A = h->act_dim, sz = (size_t)h->replay_size;
-                size_t l[N_ARRAYS] = {state_n, sz * O, sz * O, sz * A, sz, sz,
-                                      (size_t)h->d0_size * O};
-                memcpy(len, l, sizeof len);
-                steps = h->env_steps;
-                upd = h->updates;
-                have_header = 1;
-            }
-        } else if (r->body_case == METASAC__CHECKPOINT_RECORD__BODY_CHUNK) {
-            const Metasac__CheckpointChunk *ch = r->chunk;
-            unsigned k = (unsigned)ch->array;
-            if (k >= N_ARRAYS || ch->offset != filled[k] || ch->n_data == 0 ||
-                ch->n_data > len[k] - filled[k]) {
-                snprintf(err, errlen, "%s: record %llu is empty, out of order or writes outside "
-                         "its array", path, (unsigned long long)records);
-                bad = 1;
-            } else {
-                /* only the agent's state is kept; the replay and D0 are checked and dropped */
-                if (k == METASAC__CHECKPOINT_ARRAY__CKPT_AGENT_STATE)
-                    memcpy(state + ch->offset, ch->data, sizeof(float) * ch->n_data);
-                filled[k] += ch->n_data;
-            }
-        } else {
-            snprintf(err, errlen, "%s: record %llu is not a chunk", path,
-                     (unsigned long long)records);
-            bad = 1;
-        }
-        metasac__checkpoint_record__free_unpacked(r, NULL);
-        if (bad) goto out;
-        if (ended) break;
-        s_fnv(&hash, lb, 8);
-        s_fnv(&hash, buf, n);
-        records++;
-    }
-    if (!have_header) {
-        snprintf(err, errlen, "%s: no header record", path);
-        goto out;
-    }
-    if (fgetc(f) != EOF) {
-        snprintf(err, errlen, "%s: bytes after the end record", path);
-        goto out;
-    }
-    for (int k = 0; k < N_ARRAYS; k++)
-        if (filled[k] != len[k]) {
-            snprintf(err, errlen, "%s: array %d is incomplete (%zu of %zu values)", path, k,
-                     filled[k], len[k]);
-            goto out;
-        }
-    for (size_t i = 0; i < state_n; i++)
-        if (!isfinite(state[i])) {
-            snprintf(err, errlen, "%s: the agent state holds non-finite values", path);
-            goto out;
-        }
-    if (env_steps) *env_steps = steps;
-    if (updates) *updates = upd;
-    rc = 0;
-out:
-    free(buf);
-    fclose(f);
-    return rc;
-}
-
 /* ---- the policy file ------------------------------------------------------------------------ */
 
 int export_write_policy(const char *path, const sac_f *agent, const float *low,
@@ -400,11 +236,11 @@ sac_f *export_load_agent(const char *run_dir, config_t *cfg, task_model_t **mode
     if (!have_cur && !have_prev) {
         snprintf(err, errlen, "no checkpoint in %s (neither checkpoint.bin nor "
                  "checkpoint.prev.bin): the run has not saved one yet", run_dir);
-    } else if (have_cur && export_read_agent_state(cur, task, algo, &shape, state,
+    } else if (have_cur && checkpoint_read_state(cur, task, algo, &shape, state,
                                                    agent->state_n, &info->env_steps,
                                                    &info->updates, e1, sizeof e1) == 0) {
         used = cur;
-    } else if (have_prev && export_read_agent_state(prev, task, algo, &shape, state,
+    } else if (have_prev && checkpoint_read_state(prev, task, algo, &shape, state,
                                                    agent->state_n, &info->env_steps,
                                                    &info->updates, e2, sizeof e2) == 0) {
         used = prev;

@@ -5,12 +5,9 @@
  * (PKWARE APPNOTE: local file headers, central directory, end record; every member stored,
  * CRC-32 from zlib) of NPY v1.0 members (little-endian '<f4' arrays, C order).
  *
- * The checkpoint is read by a policy-only reader: it checks the whole file exactly as hard as
- * checkpoint_load_file (magic, every record's CRC before decoding it, header identity and sizes,
- * in-order chunks inside their arrays, the end record's count and FNV checksum, no trailing
- * bytes, a finite agent state) but keeps only the agent's state block. It never allocates the
- * replay buffer, whose capacity (replay_capacity rows, GBs for Humanoid) checkpoint_load_file
- * requires. It never modifies the run directory (checkpoint_load would move a refused file
+ * The checkpoint is read with checkpoint_read_state (learner/checkpoint.h): the learner's own
+ * reader and checks, keeping only the agent's state block, so no replay buffer (GBs for
+ * Humanoid) is allocated. It never modifies the run directory (checkpoint_load would move a refused file
  * aside; an export must not touch a run that may still be training). */
 #ifndef METASAC_EXPORT_H
 #define METASAC_EXPORT_H
@@ -37,13 +34,6 @@ typedef struct {
 /* Writes the members as an uncompressed .npz at path (via a temporary file in the same
  * directory and a rename: a failed export leaves no partial file). 0, or -1 with err. */
 int npz_write(const char *path, const npy_member_t *m, int n, char *err, size_t errlen);
-
-/* The policy-only checkpoint reader (see above). task/algo/shape identify the run; state
- * [state_n] receives the agent's state block (sac_f.state); env_steps and updates (the weight
- * version) the header's counters. 0, or -1 with err (nothing written to state is meaningful). */
-int export_read_agent_state(const char *path, const char *task, const char *algo,
-                            const nn_shape_t *shape, float *state, size_t state_n,
-                            uint64_t *env_steps, uint64_t *updates, char *err, size_t errlen);
 
 /* Writes agent's policy (phi) as l1_w [H][obs], l1_b [H], l2_w [H][H], l2_b [H], l3_w [2A][H],
  * l3_b [2A], action_low/action_high [A] and metadata (JSON text). 0, or -1 with err. */

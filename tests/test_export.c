@@ -323,18 +323,18 @@ Test(export, the_policy_reader_restores_the_same_state_as_checkpoint_load_file) 
     cr_assert(checkpoint_load_file(ck, &c, err, sizeof err) == 0, "%s", err);
     float *state = rl_calloc(l.agent->state_n, sizeof(float));
     uint64_t steps = 0, upd = 0;
-    cr_assert(export_read_agent_state(ck, "walker2d", "meta_sac", &l.shape, state,
+    cr_assert(checkpoint_read_state(ck, "walker2d", "meta_sac", &l.shape, state,
                                       l.agent->state_n, &steps, &upd, err, sizeof err) == 0,
               "%s", err);
     cr_expect(memcmp(state, r.agent->state, sizeof(float) * l.agent->state_n) == 0);
     cr_expect(memcmp(state, l.agent->state, sizeof(float) * l.agent->state_n) == 0);
     cr_expect(steps == 99 && upd == 9);
     /* another run's checkpoint, and a damaged one, are refused like checkpoint_load_file does */
-    cr_expect(export_read_agent_state(ck, "hopper", "meta_sac", &l.shape, state,
+    cr_expect(checkpoint_read_state(ck, "hopper", "meta_sac", &l.shape, state,
                                       l.agent->state_n, NULL, NULL, err, sizeof err) < 0 &&
               strstr(err, "a checkpoint of walker2d/meta_sac"), "%s", err);
     s_flip_byte(ck, 200);
-    cr_expect(export_read_agent_state(ck, "walker2d", "meta_sac", &l.shape, state,
+    cr_expect(checkpoint_read_state(ck, "walker2d", "meta_sac", &l.shape, state,
                                       l.agent->state_n, NULL, NULL, err, sizeof err) < 0 &&
               strstr(err, "corrupt"), "%s", err);
     free(state);
