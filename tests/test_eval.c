@@ -27,33 +27,9 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "harness.h"
 
-typedef struct {
-    server_t *s;
-    volatile sig_atomic_t stop;
-    pthread_t th;
-} learner_h;
 
-typedef struct {
-    actor_opts_t o;
-    actor_counters_t c;
-    volatile sig_atomic_t stop;
-    pthread_t th;
-} actor_h;
-
-static void *s_learner_main(void *arg) {
-    learner_h *l = arg;
-    server_run(l->s, &l->stop);
-    return NULL;
-}
-
-static void *s_actor_main(void *arg) {
-    actor_h *a = arg;
-    actor_run(&a->o, &a->stop, &a->c);
-    return NULL;
-}
-
-static void s_quiet(void) { log_level = getenv("TEST_LOG") ? LOG_INFO : LOG_ERROR; }
 
 static char *s_fmt(const char *fmt, ...) {
     va_list ap;
@@ -125,7 +101,7 @@ static char *s_train(uint32_t *eval_id) {
     learner_h l = {0};
     l.s = server_new(&cfg, err, sizeof err);
     cr_assert(l.s, "server_new: %s", err);
-    pthread_create(&l.th, NULL, s_learner_main, &l);
+    pthread_create(&l.th, NULL, harness_learner_main, &l);
     actor_h a[2];
     for (int i = 0; i < 2; i++) {
         actor_opts_default(&a[i].o);
@@ -138,7 +114,7 @@ static char *s_train(uint32_t *eval_id) {
         a[i].o.timeout_ms = 5000;
         a[i].stop = 0;
         memset(&a[i].c, 0, sizeof a[i].c);
-        pthread_create(&a[i].th, NULL, s_actor_main, &a[i]);
+        pthread_create(&a[i].th, NULL, harness_actor_main, &a[i]);
     }
     pthread_join(l.th, NULL);  /* stops by itself after the evaluation at total_steps */
     server_counters_t c = *server_counters(l.s);
@@ -187,7 +163,7 @@ static void s_printed(const char *out, char *mean, char *sd) {
               "no summary line in:\n%s", out);
 }
 
-Test(eval, returns_equal_the_evaluators_for_the_checkpointed_weights, .init = s_quiet,
+Test(eval, returns_equal_the_evaluators_for_the_checkpointed_weights, .init = harness_quiet,
      .timeout = 180) {
     uint32_t id;
     char *dir = s_train(&id);
@@ -259,7 +235,7 @@ static unsigned char *s_frame(const char *mp4, int k, size_t n) {
     return b;
 }
 
-Test(eval, video_has_a_frame_per_reset_and_step_and_shows_the_robot, .init = s_quiet,
+Test(eval, video_has_a_frame_per_reset_and_step_and_shows_the_robot, .init = harness_quiet,
      .timeout = 240) {
     uint32_t id;
     char *dir = s_train(&id);

@@ -30,40 +30,16 @@
 #include "rng.h"
 #include "sac.h"
 #include "server.h"
+#include "harness.h"
 #include "tasks/task.h"
 #include "wire.h"
 
 #define OBS 11 /* hopper */
 #define ACT 3
 
-/* ---- harness (the small pieces of tests/test_runtime.c this file needs) ---- */
+/* ---- harness (on top of tests/harness.h) ---- */
 
-typedef struct {
-    server_t *s;
-    volatile sig_atomic_t stop;
-    pthread_t th;
-} learner_h;
 
-typedef struct {
-    actor_opts_t o;
-    actor_counters_t c;
-    volatile sig_atomic_t stop;
-    pthread_t th;
-} actor_h;
-
-static void *s_learner_main(void *arg) {
-    learner_h *l = arg;
-    server_run(l->s, &l->stop);
-    return NULL;
-}
-
-static void *s_actor_main(void *arg) {
-    actor_h *a = arg;
-    actor_run(&a->o, &a->stop, &a->c);
-    return NULL;
-}
-
-static void s_quiet(void) { log_level = getenv("TEST_LOG") ? LOG_INFO : LOG_ERROR; }
 
 /* Small and fast: hidden 32, batch 32, |D0| 32, send_batch 8, ephemeral loopback ports, short
  * heartbeats and credit timeout, a small replay buffer. */
@@ -94,7 +70,7 @@ static void s_learner_start(learner_h *l, const config_t *cfg) {
     l->stop = 0;
     l->s = server_new(cfg, err, sizeof err);
     cr_assert(l->s, "server_new: %s", err);
-    pthread_create(&l->th, NULL, s_learner_main, l);
+    pthread_create(&l->th, NULL, harness_learner_main, l);
 }
 
 /* Stops server_run and returns the final counters; the server stays (server_policy). */
@@ -112,7 +88,7 @@ static void s_actor_start(actor_h *a, const learner_h *l) {
     a->o.heartbeat_ms = 100;
     a->o.timeout_ms = 1000;
     a->stop = 0;
-    pthread_create(&a->th, NULL, s_actor_main, a);
+    pthread_create(&a->th, NULL, harness_actor_main, a);
 }
 
 static void s_actor_stop(actor_h *a) {
@@ -120,11 +96,6 @@ static void s_actor_stop(actor_h *a) {
     pthread_join(a->th, NULL);
 }
 
-static double s_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static int s_policy_finite(const server_t *s) {
     size_t n;
@@ -207,7 +178,7 @@ static void hc_heartbeat(hc_t *h) {
     env.body_case = METASAC__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &m;
     hc_send_env(h, &env);
-    h->t_hb = s_now();
+    h->t_hb = harness_now();
 }
 
 /* One batch of n transitions filled with these values. */
@@ -301,7 +272,7 @@ static void hc_handle(hc_t *h, const void *data, size_t len) {
             h->credits += c->steps;
             h->credit_grants++;
             h->credit_steps += c->steps;
-            h->t_credit = s_now();
+            h->t_credit = harness_now();
         }
         if (h->answer_nan && h->credits > 0) {
             hb_t b = hb_ok((uint32_t)h->credits);
@@ -333,7 +304,7 @@ static void hc_pump(hc_t *h, int wait_ms) {
         hc_handle(h, zmq_msg_data(&m), zmq_msg_size(&m));
         zmq_msg_close(&m);
     }
-    if (h->welcomes && s_now() - h->t_hb > 0.1) hc_heartbeat(h);
+    if (h->welcomes && harness_now() - h->t_hb > 0.1) hc_heartbeat(h);
 }
 
 static void s_pump_all(hc_t **hs, int nh) {
@@ -344,8 +315,8 @@ static void s_pump_all(hc_t **hs, int nh) {
 /* Waits until *v >= target (at most timeout s), keeping the clients alive meanwhile. */
 static int s_wait_pump(hc_t **hs, int nh, const volatile uint64_t *v, uint64_t target,
                        double timeout) {
-    double t0 = s_now();
-    while (*v < target && s_now() - t0 < timeout) s_pump_all(hs, nh);
+    double t0 = harness_now();
+    while (*v < target && harness_now() - t0 < timeout) s_pump_all(hs, nh);
     return *v >= target;
 }
 
@@ -354,8 +325,8 @@ static int s_wait_u64(const volatile uint64_t *v, uint64_t target, double timeou
 }
 
 static void s_pump_for(hc_t **hs, int nh, double secs) {
-    double t0 = s_now();
-    while (s_now() - t0 < secs) s_pump_all(hs, nh);
+    double t0 = harness_now();
+    while (harness_now() - t0 < secs) s_pump_all(hs, nh);
 }
 
 /* Says hello and waits for the Welcome. */
@@ -367,10 +338,10 @@ static void hc_join(hc_t *h, Metasac__Role role, uint32_t want_id) {
 /* Waits for at least n credits that arrived less than fresh_s ago (so the learner's credit
  * timeout cannot take them back before the next sends arrive). */
 static int hc_wait_fresh_credits(hc_t *h, uint64_t n, double fresh_s, double timeout) {
-    double t0 = s_now();
-    while (s_now() - t0 < timeout) {
+    double t0 = harness_now();
+    while (harness_now() - t0 < timeout) {
         hc_pump(h, 2);
-        if (h->credits >= n && s_now() - h->t_credit < fresh_s) return 1;
+        if (h->credits >= n && harness_now() - h->t_credit < fresh_s) return 1;
     }
     return 0;
 }
@@ -378,15 +349,15 @@ static int hc_wait_fresh_credits(hc_t *h, uint64_t n, double fresh_s, double tim
 /* After an actor stopped, its last batches may still be on the way: wait until the learner
  * holds `expect` steps (or 3 s). */
 static void s_settle(const server_counters_t *c, uint64_t expect) {
-    double t0 = s_now();
-    while (c->env_steps < expect && s_now() - t0 < 3) usleep(2000);
+    double t0 = harness_now();
+    while (c->env_steps < expect && harness_now() - t0 < 3) usleep(2000);
 }
 
 /* ---- 1. a message of several frames ---- */
 
 /* Old s_drain looped on the MORE flag of the body frame, which never changes, and called a
  * blocking zmq_msg_recv: a 2-frame message from anyone hung the learner for good. */
-Test(hardening, two_frame_message_does_not_hang, .init = s_quiet, .timeout = 60) {
+Test(hardening, two_frame_message_does_not_hang, .init = harness_quiet, .timeout = 60) {
     config_t cfg;
     s_config(&cfg, ALGO_SAC_V2);
     learner_h l;
@@ -415,14 +386,14 @@ Test(hardening, two_frame_message_does_not_hang, .init = s_quiet, .timeout = 60)
               (unsigned long long)u, (unsigned long long)c->updates);
     s_actor_stop(&a);
 
-    double t0 = s_now();
+    double t0 = harness_now();
     l.stop = 1;
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
     dl.tv_sec += 3;
     int rc = pthread_timedjoin_np(l.th, NULL, &dl);
     cr_assert(rc == 0, "server_run did not return within 3 s of stop (a blocked recv?)");
-    cr_expect(s_now() - t0 < 3);
+    cr_expect(harness_now() - t0 < 3);
     server_destroy(&l.s);
     zmq_close(d);
     zmq_ctx_term(zctx);
@@ -432,7 +403,7 @@ Test(hardening, two_frame_message_does_not_hang, .init = s_quiet, .timeout = 60)
 
 /* Old code stored any finite value: obs 1e38 or reward -3e38 entered replay and blew up the
  * networks. Now each is refused by reason, and the batch's credits come back. */
-Test(hardening, huge_finite_values_are_refused, .init = s_quiet, .timeout = 60) {
+Test(hardening, huge_finite_values_are_refused, .init = harness_quiet, .timeout = 60) {
     config_t cfg;
     s_config(&cfg, ALGO_SAC_V2);
     cfg.credit_timeout_ms = 3000;  /* a returned credit must not be confused with a reclaim */
@@ -471,8 +442,8 @@ Test(hardening, huge_finite_values_are_refused, .init = s_quiet, .timeout = 60) 
     hc_batch(&h, b);
     cr_assert(h.credits == 0);
 
-    double t0 = s_now();
-    while (s_now() - t0 < 10 && (c->refused[REJECT_OBS_BOUND] < 2 ||
+    double t0 = harness_now();
+    while (harness_now() - t0 < 10 && (c->refused[REJECT_OBS_BOUND] < 2 ||
                                  c->refused[REJECT_ACT_BOUND] < 2 ||
                                  c->refused[REJECT_REWARD_BOUND] < 2))
         s_pump_all(hs, 1);
@@ -521,7 +492,7 @@ static void s_real_initial_state(float *obs) {
  * with 9e37s (or states no episode starts from) and the metagradient, computed on D0, was
  * garbage. Now states outside the initial-state region and more resets than episodes are
  * refused, and D0 fills from the real actor. */
-Test(hardening, forged_reset_states_do_not_enter_d0, .init = s_quiet, .timeout = 90) {
+Test(hardening, forged_reset_states_do_not_enter_d0, .init = harness_quiet, .timeout = 90) {
     float real[OBS];
     s_real_initial_state(real);
     for (int mode = 0; mode < 2; mode++) {
@@ -556,8 +527,8 @@ Test(hardening, forged_reset_states_do_not_enter_d0, .init = s_quiet, .timeout =
             for (int k = 0; k < 100; k++) hc_resets(&h, 50, NULL, 9e37f);
             range = 100;
         }
-        double t0 = s_now();
-        while (s_now() - t0 < 10 && (c->refused[REJECT_RESET_RANGE] < range ||
+        double t0 = harness_now();
+        while (harness_now() - t0 < 10 && (c->refused[REJECT_RESET_RANGE] < range ||
                                      c->refused[REJECT_RESET_QUOTA] < quota))
             s_pump_all(hs, 1);
         uint64_t u = c->updates;
@@ -610,7 +581,7 @@ static void s_raw_hello(void *d) {
  * peer that kept heartbeating: at replay ratio 1 those credits were exactly the window the real
  * actor needed, so one idle peer froze training for good, and hundreds of silent hellos held
  * every credit until they timed out. */
-Test(hardening, idle_peer_cannot_freeze_training, .init = s_quiet, .timeout = 90) {
+Test(hardening, idle_peer_cannot_freeze_training, .init = harness_quiet, .timeout = 90) {
     /* (a) one peer that only heartbeats, there before the first update */
     {
         config_t cfg;
@@ -652,18 +623,18 @@ Test(hardening, idle_peer_cannot_freeze_training, .init = s_quiet, .timeout = 90
             s_raw_hello(d[i]);
         }
         /* hellos are rate-limited per address (a burst of 64, then 16/s): the rest are refused */
-        double tw = s_now();
-        while (s_now() - tw < 20 && c->hellos + c->refused[REJECT_HELLO_RATE] < N) usleep(2000);
+        double tw = harness_now();
+        while (harness_now() - tw < 20 && c->hellos + c->refused[REJECT_HELLO_RATE] < N) usleep(2000);
         cr_assert(c->hellos + c->refused[REJECT_HELLO_RATE] == N && c->hellos >= 64,
                   "%llu of %d hellos welcomed, %llu refused for their rate",
                   (unsigned long long)c->hellos, N,
                   (unsigned long long)c->refused[REJECT_HELLO_RATE]);
         actor_h a;
-        double t0 = s_now();
+        double t0 = harness_now();
         s_actor_start(&a, &l);
         int ok = s_wait_u64(&a.c.transitions_sent, 64, 6);
         cr_expect(ok, "the real actor sent %llu steps in %.1f s among %d silent peers",
-                  (unsigned long long)a.c.transitions_sent, s_now() - t0, N);
+                  (unsigned long long)a.c.transitions_sent, harness_now() - t0, N);
         s_actor_stop(&a);
         s_learner_halt(&l);
         server_destroy(&l.s);
@@ -687,8 +658,8 @@ Test(hardening, idle_peer_cannot_freeze_training, .init = s_quiet, .timeout = 90
             d[i] = s_dealer(zctx, server_endpoint(l.s, 0));
             s_raw_hello(d[i]);
         }
-        double t0 = s_now();
-        while (s_now() - t0 < 20 && c->hellos + c->refused[REJECT_PEER_LIMIT] +
+        double t0 = harness_now();
+        while (harness_now() - t0 < 20 && c->hellos + c->refused[REJECT_PEER_LIMIT] +
                                             c->refused[REJECT_HELLO_RATE] < N)
             usleep(2000);
         cr_expect(c->hellos + c->refused[REJECT_PEER_LIMIT] + c->refused[REJECT_HELLO_RATE] == N,
@@ -716,15 +687,15 @@ Test(hardening, idle_peer_cannot_freeze_training, .init = s_quiet, .timeout = 90
 
 static double s_rate(const volatile uint64_t *v, hc_t **hs, int nh, double secs) {
     uint64_t v0 = *v;
-    double t0 = s_now();
+    double t0 = harness_now();
     s_pump_for(hs, nh, secs);
-    return (double)(*v - v0) / (s_now() - t0);
+    return (double)(*v - v0) / (harness_now() - t0);
 }
 
 /* Old code granted credits in table order, topping up the first peers to two batches each
  * before the later ones got any; a batch the codec refused kept its credits outstanding for
  * good; and a peer that took credits and never sent starved everyone at replay ratio 1. */
-Test(hardening, credits_are_fair_and_returned, .init = s_quiet, .timeout = 120) {
+Test(hardening, credits_are_fair_and_returned, .init = harness_quiet, .timeout = 120) {
     /* (a) four real actors share the env steps */
     {
         config_t cfg;
@@ -864,7 +835,7 @@ static void s_eval_result(hc_t *h, double ret, double mean) {
     hc_send_env(h, &env);
 }
 
-Test(hardening, other_bad_input_is_refused, .init = s_quiet, .timeout = 90) {
+Test(hardening, other_bad_input_is_refused, .init = harness_quiet, .timeout = 90) {
     config_t cfg;
     s_config(&cfg, ALGO_SAC_V2);
     cfg.credit_timeout_ms = 5000;
@@ -980,7 +951,7 @@ Test(hardening, other_bad_input_is_refused, .init = s_quiet, .timeout = 90) {
 /* ---- 7. log flooding ---- */
 
 /* Old code wrote one WARN line per rejected message: a peer could fill the disk. */
-Test(hardening, rejection_logs_are_rate_limited, .init = s_quiet, .timeout = 60) {
+Test(hardening, rejection_logs_are_rate_limited, .init = harness_quiet, .timeout = 60) {
     char path[] = "/tmp/metasac-hardening-log-XXXXXX";
     int fd = mkstemp(path);
     cr_assert(fd >= 0);
@@ -1005,13 +976,13 @@ Test(hardening, rejection_logs_are_rate_limited, .init = s_quiet, .timeout = 60)
     enum { N = 2000 };
     hb_t b = hb_ok(1);
     b.actor_id = h.id + 1000;  /* another actor's id: refused as wrong_id */
-    double t0 = s_now();
+    double t0 = harness_now();
     for (int i = 0; i < N; i++) {
         hc_batch(&h, b);
         if ((i & 63) == 0) hc_pump(&h, 0);
     }
     int all = s_wait_pump(hs, 1, &c->refused[REJECT_WRONG_ID], N, 20);
-    double sent_s = s_now() - t0;
+    double sent_s = harness_now() - t0;
     s_pump_for(hs, 1, 1.5);  /* the interval ends; the held-back count is written */
     s_learner_halt(&l);
     log_set_file(NULL);
@@ -1059,7 +1030,7 @@ Test(hardening, rejection_logs_are_rate_limited, .init = s_quiet, .timeout = 60)
 /* Old code had no guard: one update that overflowed (values allowed by a lax config) turned the
  * networks into NaN for good, published NaN weights (actors refused them) and checkpointed them.
  * Now the update is undone, and neither the actors nor the checkpoint ever see a NaN. */
-Test(hardening, non_finite_update_is_undone, .init = s_quiet, .timeout = 90) {
+Test(hardening, non_finite_update_is_undone, .init = harness_quiet, .timeout = 90) {
     char dir[] = "/tmp/metasac-hardening-run-XXXXXX";
     cr_assert(mkdtemp(dir));
     config_t cfg;
@@ -1082,8 +1053,8 @@ Test(hardening, non_finite_update_is_undone, .init = s_quiet, .timeout = 90) {
     hc_t *hs[1] = {&h};
     hc_join(&h, METASAC__ROLE__ROLE_ACTOR, 0);
     uint64_t injected = 0;
-    double t0 = s_now();
-    while (c->rollbacks == 0 && s_now() - t0 < 10) {
+    double t0 = harness_now();
+    while (c->rollbacks == 0 && harness_now() - t0 < 10) {
         hc_pump(&h, 2);
         if (h.credits > 0) {
             hb_t b = hb_ok((uint32_t)h.credits);

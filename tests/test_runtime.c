@@ -22,34 +22,11 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "harness.h"
 #include "wire.h"
 
 /* ---- harness ---- */
 
-typedef struct {
-    server_t *s;
-    volatile sig_atomic_t stop;
-    pthread_t th;
-} learner_h;
-
-typedef struct {
-    actor_opts_t o;
-    actor_counters_t c;
-    volatile sig_atomic_t stop;
-    pthread_t th;
-} actor_h;
-
-static void *s_learner_main(void *arg) {
-    learner_h *l = arg;
-    server_run(l->s, &l->stop);
-    return NULL;
-}
-
-static void *s_actor_main(void *arg) {
-    actor_h *a = arg;
-    actor_run(&a->o, &a->stop, &a->c);
-    return NULL;
-}
 
 /* A small, fast configuration: hidden 32, batch 32, |D0| 32, ephemeral loopback ports. */
 static void s_config(config_t *cfg, int algo) {
@@ -77,7 +54,7 @@ static void s_learner_start(learner_h *l, const config_t *cfg) {
     l->stop = 0;
     l->s = server_new(cfg, err, sizeof err);
     cr_assert(l->s, "server_new: %s", err);
-    pthread_create(&l->th, NULL, s_learner_main, l);
+    pthread_create(&l->th, NULL, harness_learner_main, l);
 }
 
 /* Stops the learner and returns its final counters (the server is gone after this). */
@@ -98,7 +75,7 @@ static void s_actor_start(actor_h *a, const learner_h *l, int evaluator) {
     a->o.heartbeat_ms = 100;
     a->o.timeout_ms = 1000;
     a->stop = 0;
-    pthread_create(&a->th, NULL, s_actor_main, a);
+    pthread_create(&a->th, NULL, harness_actor_main, a);
 }
 
 static void s_actor_stop(actor_h *a) {
@@ -106,24 +83,12 @@ static void s_actor_stop(actor_h *a) {
     pthread_join(a->th, NULL);
 }
 
-static double s_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
-/* Waits until *v >= target (a counter of the learner's), at most timeout seconds. */
-static int s_wait_u64(const volatile uint64_t *v, uint64_t target, double timeout) {
-    double t0 = s_now();
-    while (*v < target && s_now() - t0 < timeout) usleep(2000);
-    return *v >= target;
-}
 
-static void s_quiet(void) { log_level = getenv("TEST_LOG") ? LOG_INFO : LOG_ERROR; }
 
 /* ---- training ---- */
 
-Test(runtime, two_actors_train_and_the_replay_ratio_holds, .init = s_quiet, .timeout = 120) {
+Test(runtime, two_actors_train_and_the_replay_ratio_holds, .init = harness_quiet, .timeout = 120) {
     config_t cfg;
     s_config(&cfg, ALGO_SAC_V2);
     cfg.total_steps = 3000;
@@ -151,7 +116,7 @@ Test(runtime, two_actors_train_and_the_replay_ratio_holds, .init = s_quiet, .tim
     server_destroy(&l.s);
 }
 
-Test(runtime, d0_fills_from_reset_states_before_meta_updates, .init = s_quiet, .timeout = 60) {
+Test(runtime, d0_fills_from_reset_states_before_meta_updates, .init = harness_quiet, .timeout = 60) {
     config_t cfg;
     s_config(&cfg, ALGO_META_SAC);
     cfg.d0_size = 48;
@@ -160,7 +125,7 @@ Test(runtime, d0_fills_from_reset_states_before_meta_updates, .init = s_quiet, .
     actor_h a;
     s_actor_start(&a, &l, 0);
     const server_counters_t *c = server_counters(l.s);
-    cr_assert(s_wait_u64(&c->updates, 50, 30), "Meta-SAC updates ran");
+    cr_assert(harness_wait_u64(&c->updates, 50, 30), "Meta-SAC updates ran");
     s_actor_stop(&a);
     server_counters_t fin = s_learner_stop(&l);
     c = &fin;
@@ -171,7 +136,7 @@ Test(runtime, d0_fills_from_reset_states_before_meta_updates, .init = s_quiet, .
     cr_expect(isfinite(c->log_alpha) && c->log_alpha <= 0, "log alpha clamped: %g", c->log_alpha);
 }
 
-Test(runtime, a_late_joiner_gets_the_current_weights_at_once, .init = s_quiet, .timeout = 60) {
+Test(runtime, a_late_joiner_gets_the_current_weights_at_once, .init = harness_quiet, .timeout = 60) {
     config_t cfg;
     s_config(&cfg, ALGO_SAC_V2);
     learner_h l;
@@ -179,19 +144,19 @@ Test(runtime, a_late_joiner_gets_the_current_weights_at_once, .init = s_quiet, .
     actor_h a, late;
     s_actor_start(&a, &l, 0);
     const server_counters_t *c = server_counters(l.s);
-    cr_assert(s_wait_u64(&c->updates, 200, 30));
+    cr_assert(harness_wait_u64(&c->updates, 200, 30));
     uint64_t at_join = c->updates;
     s_actor_start(&late, &l, 0);
-    cr_assert(s_wait_u64(&late.c.weights_received, 1, 10), "the late actor got weights");
+    cr_assert(harness_wait_u64(&late.c.weights_received, 1, 10), "the late actor got weights");
     cr_expect(late.c.last_weight_version >= at_join, "weights v%llu, learner was at %llu",
               (unsigned long long)late.c.last_weight_version, (unsigned long long)at_join);
-    cr_assert(s_wait_u64(&late.c.transitions_sent, 16, 10), "and trains");
+    cr_assert(harness_wait_u64(&late.c.transitions_sent, 16, 10), "and trains");
     s_actor_stop(&late);
     s_actor_stop(&a);
     s_learner_stop(&l);
 }
 
-Test(runtime, evaluator_reports_returns_for_the_requested_weights, .init = s_quiet,
+Test(runtime, evaluator_reports_returns_for_the_requested_weights, .init = harness_quiet,
      .timeout = 60) {
     config_t cfg;
     s_config(&cfg, ALGO_TD3);
@@ -222,7 +187,7 @@ Test(runtime, evaluator_reports_returns_for_the_requested_weights, .init = s_qui
 
 /* ---- faults ---- */
 
-Test(runtime, a_killed_actor_is_dropped_and_its_restart_rejoins, .init = s_quiet,
+Test(runtime, a_killed_actor_is_dropped_and_its_restart_rejoins, .init = harness_quiet,
      .timeout = 90) {
     const char *bin = getenv("METASAC_BIN_DIR");
     cr_assert(bin, "METASAC_BIN_DIR names build/bin (make test sets it)");
@@ -245,11 +210,11 @@ Test(runtime, a_killed_actor_is_dropped_and_its_restart_rejoins, .init = s_quiet
             _exit(127);
         }
         uint64_t before = c->env_steps;
-        cr_assert(s_wait_u64(&c->env_steps, before + 300, 30), "actor process %d trains", r);
+        cr_assert(harness_wait_u64(&c->env_steps, before + 300, 30), "actor process %d trains", r);
         if (r == 0) {
             kill(pids[0], SIGKILL);  /* no goodbye: the learner must notice the silence */
             waitpid(pids[0], NULL, 0);
-            cr_assert(s_wait_u64(&c->peers_expired, 1, 10), "the dead actor was dropped");
+            cr_assert(harness_wait_u64(&c->peers_expired, 1, 10), "the dead actor was dropped");
             cr_expect(c->actors == 0);
         }
     }
@@ -294,7 +259,7 @@ static void s_batch(Metasac__TransitionBatch *t, uint32_t id, uint32_t obs_dim, 
     t->terminated = t->truncated = flags;
 }
 
-Test(runtime, every_kind_of_bad_input_is_rejected_and_training_goes_on, .init = s_quiet,
+Test(runtime, every_kind_of_bad_input_is_rejected_and_training_goes_on, .init = harness_quiet,
      .timeout = 90) {
     config_t cfg;
     s_config(&cfg, ALGO_SAC_V2);
@@ -303,7 +268,7 @@ Test(runtime, every_kind_of_bad_input_is_rejected_and_training_goes_on, .init = 
     actor_h a;
     s_actor_start(&a, &l, 0);
     const server_counters_t *c = server_counters(l.s);
-    cr_assert(s_wait_u64(&c->updates, 100, 30));
+    cr_assert(harness_wait_u64(&c->updates, 100, 30));
     void *zctx = zmq_ctx_new();
     void *d = s_client(zctx, server_endpoint(l.s, 0));
 
@@ -340,8 +305,8 @@ Test(runtime, every_kind_of_bad_input_is_rejected_and_training_goes_on, .init = 
     zmq_send(d, junk, big, 0);
     free(junk);
 
-    double t0 = s_now();
-    while (s_now() - t0 < 10 &&
+    double t0 = harness_now();
+    while (harness_now() - t0 < 10 &&
            (c->rejected[-WIRE_ERR_DECODE] < 1 || c->refused[REJECT_UNKNOWN_PEER] < 1 ||
             c->rejected[-WIRE_ERR_VERSION] < 1 || c->rejected[-WIRE_ERR_SHAPE] < 1 ||
             c->rejected[-WIRE_ERR_NONFINITE] < 2 || c->rejected[-WIRE_ERR_OVERSIZE] < 1))
@@ -354,10 +319,10 @@ Test(runtime, every_kind_of_bad_input_is_rejected_and_training_goes_on, .init = 
     cr_expect(c->rejected[-WIRE_ERR_OVERSIZE] == 1, "oversize");
     /* nothing bad entered replay: every transition in it came from the real actor */
     uint64_t upd = c->updates;
-    cr_assert(s_wait_u64(&c->updates, upd + 100, 30), "training goes on");
+    cr_assert(harness_wait_u64(&c->updates, upd + 100, 30), "training goes on");
     s_actor_stop(&a);
     /* the actor's last batch (flushed as it stops) may still be on its way */
-    s_wait_u64(&c->env_steps, a.c.transitions_sent, 5);
+    harness_wait_u64(&c->env_steps, a.c.transitions_sent, 5);
     server_counters_t fin = s_learner_stop(&l);
     c = &fin;
     cr_expect(c->env_steps == a.c.transitions_sent, "replay got exactly the actor's %llu, not %llu",
@@ -368,7 +333,7 @@ Test(runtime, every_kind_of_bad_input_is_rejected_and_training_goes_on, .init = 
 
 /* Issue 8, finding 8: metrics.jsonl held nan/-inf (TD3's log alpha is log 0), which no JSON
  * parser reads. Non-finite values are written as null. */
-Test(runtime, metrics_are_json_without_nan_or_inf, .init = s_quiet, .timeout = 60) {
+Test(runtime, metrics_are_json_without_nan_or_inf, .init = harness_quiet, .timeout = 60) {
     config_t cfg;
     s_config(&cfg, ALGO_TD3);
     cfg.random_steps = 300;
@@ -404,7 +369,7 @@ Test(runtime, metrics_are_json_without_nan_or_inf, .init = s_quiet, .timeout = 6
 /* Each hello costs the learner a Welcome holding the whole policy: hellos from one address are
  * rate-limited (a burst of 64, then 16 a second), so a stream of new connections cannot turn
  * the learner into an amplifier; a real actor still gets in. */
-Test(runtime, hellos_from_one_address_are_rate_limited, .init = s_quiet, .timeout = 60) {
+Test(runtime, hellos_from_one_address_are_rate_limited, .init = harness_quiet, .timeout = 60) {
     config_t cfg;
     s_config(&cfg, ALGO_SAC_V2);
     learner_h l;
@@ -420,20 +385,20 @@ Test(runtime, hellos_from_one_address_are_rate_limited, .init = s_quiet, .timeou
     wire_envelope_init(&env);
     env.body_case = METASAC__ENVELOPE__BODY_HELLO;
     env.hello = &h;
-    double t0 = s_now();
+    double t0 = harness_now();
     for (int i = 0; i < N; i++) {
         d[i] = s_client(zctx, server_endpoint(l.s, 0));
         s_send_env(d[i], &env);
     }
-    cr_assert(s_wait_u64(&c->refused[REJECT_HELLO_RATE], 1, 10), "no hello was refused");
-    double dt = s_now() - t0;
+    cr_assert(harness_wait_u64(&c->refused[REJECT_HELLO_RATE], 1, 10), "no hello was refused");
+    double dt = harness_now() - t0;
     usleep(200000);
     uint64_t welcomed = c->hellos;
     cr_expect(welcomed <= 64 + (uint64_t)(16 * (dt + 0.3)) + 2 && welcomed >= 64,
               "%llu welcomes for %d hellos in %.2f s", (unsigned long long)welcomed, N, dt);
     actor_h a;
     s_actor_start(&a, &l, 0);
-    cr_expect(s_wait_u64(&a.c.transitions_sent, 16, 20), "a real actor still gets in and trains");
+    cr_expect(harness_wait_u64(&a.c.transitions_sent, 16, 20), "a real actor still gets in and trains");
     s_actor_stop(&a);
     s_learner_stop(&l);
     for (int i = 0; i < N; i++) zmq_close(d[i]);
@@ -441,7 +406,7 @@ Test(runtime, hellos_from_one_address_are_rate_limited, .init = s_quiet, .timeou
 }
 
 /* Issue 9: a wildcard bind used to be advertised as 127.0.0.1, useless to another node. */
-Test(runtime, a_wildcard_bind_is_advertised_at_a_reachable_host, .init = s_quiet, .timeout = 30) {
+Test(runtime, a_wildcard_bind_is_advertised_at_a_reachable_host, .init = harness_quiet, .timeout = 30) {
     config_t cfg;
     s_config(&cfg, ALGO_SAC_V2);
     snprintf(cfg.learner_bind, sizeof cfg.learner_bind, "tcp://*:*");
@@ -500,7 +465,7 @@ static int s_alive(pid_t pid) {
 }
 
 /* Issue 9: a SIGKILLed metasac-run left its learner and actors running as orphans. */
-Test(runtime, killing_the_launcher_leaves_no_orphans, .init = s_quiet, .timeout = 60) {
+Test(runtime, killing_the_launcher_leaves_no_orphans, .init = harness_quiet, .timeout = 60) {
     const char *bin = getenv("METASAC_BIN_DIR");
     cr_assert(bin, "METASAC_BIN_DIR names build/bin (make test sets it)");
     char exe[512], dir[] = "/tmp/metasac-orphans-XXXXXX", flag[128];
@@ -554,7 +519,7 @@ static char *s_http_get(int port, const char *path) {
 }
 
 /* Issue 9: per-actor figures (actors' Stats) and the Prometheus endpoint with actor/host labels. */
-Test(runtime, the_metrics_endpoint_serves_counters_and_per_actor_series, .init = s_quiet,
+Test(runtime, the_metrics_endpoint_serves_counters_and_per_actor_series, .init = harness_quiet,
      .timeout = 60) {
     config_t cfg;
     s_config(&cfg, ALGO_SAC_V2);
@@ -566,11 +531,11 @@ Test(runtime, the_metrics_endpoint_serves_counters_and_per_actor_series, .init =
     actor_h a[2];
     for (int i = 0; i < 2; i++) s_actor_start(&a[i], &l, 0);
     const server_counters_t *c = server_counters(l.s);
-    cr_assert(s_wait_u64(&c->updates, 100, 30));
+    cr_assert(harness_wait_u64(&c->updates, 100, 30));
     void *zctx = zmq_ctx_new();  /* one refused message, to see a reason label move */
     void *d = s_client(zctx, server_endpoint(l.s, 0));
     zmq_send(d, "garbage!", 8, 0);
-    cr_assert(s_wait_u64(&c->rejected[-WIRE_ERR_DECODE], 1, 10));
+    cr_assert(harness_wait_u64(&c->rejected[-WIRE_ERR_DECODE], 1, 10));
     usleep(1500000);  /* the text is rendered every second */
     char *body = s_http_get(port, "/metrics");
     cr_assert(body, "no answer on port %d", port);
@@ -601,7 +566,7 @@ Test(runtime, the_metrics_endpoint_serves_counters_and_per_actor_series, .init =
 
 /* Issue 9: the throughput line shows progress and an ETA, every third one is followed by a
  * per-host summary, and metrics.jsonl carries each actor's own figures (from its Stats). */
-Test(runtime, throughput_lines_show_progress_and_each_host, .init = s_quiet, .timeout = 60) {
+Test(runtime, throughput_lines_show_progress_and_each_host, .init = harness_quiet, .timeout = 60) {
     config_t cfg;
     s_config(&cfg, ALGO_SAC_V2);
     cfg.report_ms = 200;
@@ -649,7 +614,7 @@ Test(runtime, throughput_lines_show_progress_and_each_host, .init = s_quiet, .ti
 /* Issue 10, finding 4: --task=humanoid --send_batch=512 used to overflow the actor's fixed send
  * buffer and stall silently. A batch the learner would refuse is now refused at start; one that
  * fits goes through (the actor sizes its buffer from the wire bounds). */
-Test(runtime, an_impossible_batch_size_is_refused_at_start, .init = s_quiet, .timeout = 60) {
+Test(runtime, an_impossible_batch_size_is_refused_at_start, .init = harness_quiet, .timeout = 60) {
     config_t cfg;
     s_config(&cfg, ALGO_SAC_V2);
     cfg.task = TASK_HUMANOID;
@@ -665,7 +630,7 @@ Test(runtime, an_impossible_batch_size_is_refused_at_start, .init = s_quiet, .ti
     actor_h a;
     s_actor_start(&a, &l, 0);
     const server_counters_t *c = server_counters(l.s);
-    cr_expect(s_wait_u64(&c->env_steps, 1024, 40), "humanoid batches of 512 arrive: %llu steps",
+    cr_expect(harness_wait_u64(&c->env_steps, 1024, 40), "humanoid batches of 512 arrive: %llu steps",
               (unsigned long long)c->env_steps);
     s_actor_stop(&a);
     s_learner_stop(&l);

@@ -23,9 +23,9 @@
 #include "rng.h"
 #include "sac.h"
 #include "server.h"
+#include "harness.h"
 #include "tasks/task.h"
 
-static void s_quiet(void) { log_level = getenv("TEST_LOG") ? LOG_INFO : LOG_ERROR; }
 
 static void s_config(config_t *cfg, int algo) {
     config_defaults(cfg);
@@ -126,7 +126,7 @@ static void s_check_unusual(const sac_opts_t *want, int act_dim, int v) {
               want->lr_q != want->lr_alpha);
 }
 
-Test(wiring, every_config_key_reaches_the_agents_options, .init = s_quiet, .timeout = 60) {
+Test(wiring, every_config_key_reaches_the_agents_options, .init = harness_quiet, .timeout = 60) {
     const int algos[] = {ALGO_META_SAC, ALGO_SAC_V2, ALGO_TD3, ALGO_SAC_V1};
     for (int v = 0; v < 2; v++)
         for (int k = 0; k < 4; k++) {
@@ -147,30 +147,6 @@ Test(wiring, every_config_key_reaches_the_agents_options, .init = s_quiet, .time
 
 /* ---- D0 reaches the update ---------------------------------------------------------------- */
 
-typedef struct {
-    server_t *s;
-    volatile sig_atomic_t stop;
-    pthread_t th;
-} learner_h;
-
-typedef struct {
-    actor_opts_t o;
-    actor_counters_t c;
-    volatile sig_atomic_t stop;
-    pthread_t th;
-} actor_h;
-
-static void *s_learner_main(void *arg) {
-    learner_h *l = arg;
-    server_run(l->s, &l->stop);
-    return NULL;
-}
-
-static void *s_actor_main(void *arg) {
-    actor_h *a = arg;
-    actor_run(&a->o, &a->stop, &a->c);
-    return NULL;
-}
 
 /* Largest |x - y| over n floats, relative to 1 + |y|. */
 static double s_maxdiff(const float *x, const float *y, size_t n) {
@@ -196,7 +172,7 @@ static sac_f *s_direct(const config_t *cfg, const sac_f *like, const batch_f *b1
     return a;
 }
 
-Test(wiring, the_server_gives_the_update_d0_not_the_replay_batch, .init = s_quiet,
+Test(wiring, the_server_gives_the_update_d0_not_the_replay_batch, .init = harness_quiet,
      .timeout = 120) {
     config_t cfg;
     s_config(&cfg, ALGO_META_SAC);
@@ -215,7 +191,7 @@ Test(wiring, the_server_gives_the_update_d0_not_the_replay_batch, .init = s_quie
     char err[256];
     l.s = server_new(&cfg, err, sizeof err);
     cr_assert(l.s, "server_new: %s", err);
-    pthread_create(&l.th, NULL, s_learner_main, &l);
+    pthread_create(&l.th, NULL, harness_learner_main, &l);
     actor_h a;
     actor_opts_default(&a.o);
     snprintf(a.o.learner, sizeof a.o.learner, "%s", server_endpoint(l.s, 0));
@@ -224,7 +200,7 @@ Test(wiring, the_server_gives_the_update_d0_not_the_replay_batch, .init = s_quie
     a.o.heartbeat_ms = 100;
     a.o.timeout_ms = 5000;
     a.stop = 0;
-    pthread_create(&a.th, NULL, s_actor_main, &a);
+    pthread_create(&a.th, NULL, harness_actor_main, &a);
     pthread_join(l.th, NULL);  /* server_run returns at total_steps, every step trained on */
     a.stop = 1;
     pthread_join(a.th, NULL);
