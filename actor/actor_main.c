@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "actor.h"
+#include "blas.h"
 #include "config.h"
 #include "log.h"
 
@@ -17,6 +18,7 @@ static void s_on_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
+    blas_pick_kernels(argv);  /* first: it may re-execute the program */
     config_actor_t c;
     char err[CONFIG_ERR_MAX];
     int rc = config_schema_load(&config_actor_schema, &c, argc, argv, stderr, err, sizeof err);

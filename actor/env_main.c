@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "blas.h"
 #include "config.h"
 #include "log.h"
 #include "rng.h"
@@ -27,6 +28,7 @@ static double s_now(void) {
 }
 
 int main(int argc, char **argv) {
+    blas_pick_kernels(argv);  /* first: it may re-execute the program */
     log_set_role("env");
     config_env_t c;
     char err[CONFIG_ERR_MAX];

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "blas.h"
 #include "config.h"
 #include "export.h"
 #include "log.h"
@@ -291,6 +292,7 @@ static int s_parse_u64(const char *s, uint64_t max, uint64_t *out) {
 }
 
 int main(int argc, char **argv) {
+    blas_pick_kernels(argv);  /* first: it may re-execute the program */
     const char *run_dir = NULL, *video_path = NULL;
     const char *names[] = {"--episodes", "--seed", "--evaluator_id", "--envs", "--eval_index"};
     const uint64_t max[] = {100000, INT64_MAX, 0xFFFFFFFFu, 4096, 1000000};

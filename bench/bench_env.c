@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "blas.h"
 #include "log.h"
 #include "rng.h"
 #include "tasks/task.h"
@@ -202,7 +203,9 @@ static double s_time_policy(const task_model_t *tm, mlp_t *p) {
     return best;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    blas_pick_kernels(argv);  /* first: it may re-execute the program */
     log_set_role("bench_env");
     log_level = LOG_WARN;
     openblas_set_num_threads(1);

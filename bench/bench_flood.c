@@ -57,6 +57,7 @@
 
 #include "actor.h"
 #include "alloc.h"
+#include "blas.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -574,6 +575,7 @@ static void s_kinds(attacker_t *x, const char *spec) {
 }
 
 int main(int argc, char **argv) {
+    blas_pick_kernels(argv);  /* first: it may re-execute the program */
     const char *lg = getenv("FLOOD_LOG");
     log_level = LOG_ERROR;
     if (lg && log_parse_level(lg, &log_level) < 0) log_level = LOG_ERROR;

@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "alloc.h"
+#include "blas.h"
 #include "config.h"
 #include "log.h"
 #include "nn.h"
@@ -306,7 +307,9 @@ static void s_delivery(const char *name, int obs, int act) {
     free(phi);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    blas_pick_kernels(argv);  /* first: it may re-execute the program */
     log_level = LOG_WARN;
     openblas_set_num_threads(1);
     s_ingest();

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blas.h"
 #include "export.h"
 
 static void s_usage(FILE *f) {
@@ -16,6 +17,7 @@ static void s_usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    blas_pick_kernels(argv);  /* first: it may re-execute the program */
     const char *run_dir = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {

@@ -3,8 +3,10 @@
 #include <cblas.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
@@ -17,12 +19,15 @@ static void s_on_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
+    blas_pick_kernels(argv);  /* first: it may re-execute the program */
     config_t cfg;
     char err[CONFIG_ERR_MAX];
     int rc = config_load(&cfg, argc, argv, err, sizeof err);
     if (rc == 1) {
-        printf("usage: metasac-learner [--config FILE] [--key=value ...]\n\n"
-               "Every key, its default and its meaning (the same syntax works in FILE):\n\n");
+        printf("usage: metasac-learner [--config FILE] [--key=value ...]\n"
+               "(OpenBLAS %s kernels)\n\n"
+               "Every key, its default and its meaning (the same syntax works in FILE):\n\n",
+               blas_core());
         config_write_sample(stdout);
         return 0;
     }
@@ -33,6 +38,8 @@ int main(int argc, char **argv) {
     log_level = (log_level_t)cfg.log_level;
     log_set_role("learner");
     openblas_set_num_threads(cfg.blas_threads);
+    LOG_I("OpenBLAS %s kernels%s, %d thread(s)", blas_core(),
+             getenv("OPENBLAS_CORETYPE") ? " (OPENBLAS_CORETYPE)" : "", cfg.blas_threads);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;

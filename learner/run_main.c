@@ -17,6 +17,7 @@
 #include <fcntl.h>
 
 #include "alloc.h"
+#include "blas.h"
 #include "config.h"
 #include "log.h"
 
@@ -125,6 +126,7 @@ static int s_has_flag(int argc, char **argv, const char *key) {
 }
 
 int main(int argc, char **argv) {
+    blas_pick_kernels(argv);  /* first: it may re-execute the program */
     char err[CONFIG_ERR_MAX];
     int rc = config_load(&s_cfg, argc, argv, err, sizeof err);
     if (rc == 1) {
