@@ -24,7 +24,7 @@ WARN    := -Wall -Wextra -Wpedantic -Werror -Wvla -Wshadow -Wstrict-prototypes
 OPT     ?= -O3
 # -fno-trapping-math: we never trap on FP exceptions, and without it GCC keeps a branch per
 # element in the ReLU masks; it changes no result (unlike -ffast-math, which we never use).
-CFLAGS  := -std=c11 $(OPT) -g -fno-fast-math -fno-trapping-math $(WARN) -D_GNU_SOURCE
+CFLAGS  := -std=c11 $(OPT) -g -fno-fast-math -fno-trapping-math -fno-math-errno $(WARN) -D_GNU_SOURCE
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SAN)

@@ -69,9 +69,16 @@ static const config_entry_t s_table[] = {
            "Synchronous, reproducible mode: one actor acts with exactly the weights of every "
            "update in lock-step (replay ratio 1, weights after every update), metrics are "
            "written every 1000 env steps without wall-clock fields, so two runs with one seed "
-           "write identical metrics. Use with one actor and blas_threads 1."),
+           "write identical metrics (for the same update_threads). Use with one actor and "
+           "blas_threads 1."),
     K_LOG_LEVEL(config_t, "info"),
-    E_INT("blas_threads", blas_threads, "1", 1, 1024, "OpenBLAS threads of the learner."),
+    E_INT("update_threads", update_threads, "2", 1, 64,
+          "Threads of the learner's update: every forward and backward pass is split into this "
+          "many row ranges run side by side, each with one OpenBLAS thread. Results are "
+          "deterministic for a given value and differ between values in the last bits."),
+    E_INT("blas_threads", blas_threads, "1", 1, 1024,
+          "OpenBLAS threads of each update thread (keep 1 when update_threads > 1: two "
+          "levels of busy-waiting threads on the same cores slow each other down 3-4x)."),
     /* networks and optimisation */
     E_INT("hidden", hidden, "256", 1, 65536, "Width of both hidden layers of every network."),
     E_INT("batch", batch, "256", 1, 1048576, "Minibatch size B of every update."),

@@ -40,6 +40,7 @@ typedef struct {
     int64_t checkpoint_interval;  /* env steps between checkpoints; 0 = only at exit */
     bool sync;                    /* synchronous reproducible mode */
     int log_level;                /* log_level_t */
+    int update_threads;
     int blas_threads;
     /* networks and optimisation */
     int hidden;

@@ -38,8 +38,12 @@ int main(int argc, char **argv) {
     log_level = (log_level_t)cfg.log_level;
     log_set_role("learner");
     openblas_set_num_threads(cfg.blas_threads);
-    LOG_I("OpenBLAS %s kernels%s, %d thread(s)", blas_core(),
-             getenv("OPENBLAS_CORETYPE") ? " (OPENBLAS_CORETYPE)" : "", cfg.blas_threads);
+    LOG_I("update on %d thread(s), OpenBLAS %s kernels%s, %d OpenBLAS thread(s) each",
+          cfg.update_threads, blas_core(),
+          getenv("OPENBLAS_CORETYPE") ? " (OPENBLAS_CORETYPE)" : "", cfg.blas_threads);
+    if (cfg.update_threads > 1 && cfg.blas_threads > 1)
+        LOG_W("update_threads %d x blas_threads %d: both levels of threads busy-wait; on few "
+              "cores set blas_threads = 1", cfg.update_threads, cfg.blas_threads);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "nn.h"
+#include "team.h"
 
 /* The algorithms: ALGO_SAC_V1, ALGO_SAC_V2, ALGO_META_SAC, ALGO_TD3 (the config's enum). */
 typedef config_algo_t algo_t;

@@ -41,6 +41,14 @@ typedef struct NN(sac) {
     REAL *act_next;                       /* [cap][A] scratch (TD3 target action) */
     NN(pi_ws) *pw, *pw_next, *pw_meta;
     NN(q_ws) *qw, *qw_next, *qw_meta;
+
+    /* Two-way (P-way) data parallelism, sac_set_threads: every forward and backward pass is
+       split into P row ranges run by a team; part p > 0 of a backward writes its partial
+       gradient to g_part/dtheta_part + (p - 1) * size, summed into the result in part order. */
+    team_t *team;            /* NULL: one thread, nothing split */
+    int parts;               /* P */
+    REAL *g_part, *dtheta_part;  /* [P-1][pi_n], [P-1][q_n] */
+    double *sum_part;        /* [P] per-part partial sums of the meta gradient */
 } NN(sac);
 
 /* A learner for obs_dim/act_dim/hidden in shape, with options opt, action bounds low/high [A],
@@ -48,6 +56,12 @@ typedef struct NN(sac) {
 NN(sac) *NN(sac_new)(const nn_shape_t *shape, const sac_opts_t *opt, const REAL *low,
                      const REAL *high, int cap, uint64_t seed, uint64_t stream);
 void NN(sac_destroy)(NN(sac) **self_p);
+
+/* Runs every later update on threads threads (>= 1; default 1). Call once, before the first
+ * update. Results are deterministic for a given thread count; they differ from one count to
+ * another in the last bits of the gradients (partial sums over row ranges), like a change of
+ * BLAS kernels. */
+void NN(sac_set_threads)(NN(sac) *a, int threads);
 
 /* Current temperature exp(log alpha) (SAC-v1: the fixed alpha; TD3: 0). */
 REAL NN(sac_alpha)(const NN(sac) *a);

@@ -75,8 +75,241 @@ void NN(sac_destroy)(NN(sac) **self_p) {
     free(a->dq1); free(a->dq2); free(a->y);
     NN(pi_ws_destroy)(&a->pw); NN(pi_ws_destroy)(&a->pw_next); NN(pi_ws_destroy)(&a->pw_meta);
     NN(q_ws_destroy)(&a->qw); NN(q_ws_destroy)(&a->qw_next); NN(q_ws_destroy)(&a->qw_meta);
+    team_destroy(&a->team);
+    free(a->g_part); free(a->dtheta_part); free(a->sum_part);
     free(a);
     *self_p = NULL;
+}
+
+/* Meta-SAC step 3 on parameters [k0, k1): phi' = phi - lr g / D, g = alpha g_ent + g_q. */
+static void s_virtual_step(NN(sac) *a, REAL alpha, size_t k0, size_t k1) {
+    const REAL rho = (REAL)a->opt.rms_rho, eps = (REAL)a->opt.rms_eps, lr = (REAL)a->opt.lr_pi;
+    for (size_t k = k0; k < k1; k++) {
+        REAL g = alpha * a->g_ent[k] + a->g[k];
+        REAL D = sqrt(rho * a->phi_v[k] + (1 - rho) * g * g + eps);
+        a->phi_virt[k] = a->phi[k] - lr * g / D;
+    }
+}
+
+/* Meta-SAC step 4 on parameters [k0, k1): sum_k h_k J_k, J_k = -lr g_ent_k (rho v_k + eps) / D_k^3
+   (G is alpha times the sum over all k). */
+static double s_meta_g_sum(const NN(sac) *a, REAL alpha, size_t k0, size_t k1) {
+    const REAL rho = (REAL)a->opt.rms_rho, eps = (REAL)a->opt.rms_eps, lr = (REAL)a->opt.lr_pi;
+    double G = 0;
+    for (size_t k = k0; k < k1; k++) {
+        REAL g = alpha * a->g_ent[k] + a->g[k];
+        REAL sv = rho * a->phi_v[k] + eps;
+        REAL D = sqrt(sv + (1 - rho) * g * g);
+        G += (double)a->meta_h[k] * (double)(-lr * a->g_ent[k] * sv / (D * D * D));
+    }
+    return G;
+}
+
+void NN(sac_set_threads)(NN(sac) *a, int threads) {
+    RL_ASSERT(!a->team && threads >= 1, "sac_set_threads once, threads %d", threads);
+    a->parts = threads;
+    if (threads == 1) return;
+    a->team = team_new(threads);
+    a->g_part = rl_aligned(sizeof(REAL) * (size_t)(threads - 1) * a->shape.pi_n);
+    a->dtheta_part = rl_aligned(sizeof(REAL) * (size_t)(threads - 1) * a->shape.q_n);
+    a->sum_part = rl_aligned(sizeof(double) * (size_t)threads);
+}
+
+/* ---- the passes, split into row ranges across the team ---------------------------------- */
+
+/* What one job computes; each kind reads the fields it names. */
+typedef enum { J_PI_FWD, J_PI_BWD, J_Q_FWD, J_Q_BWD, J_SUM, J_ADAM, J_RMS, J_VIRT, J_METAG } job_kind_t;
+
+typedef struct {
+    job_kind_t kind;
+    NN(sac) *a;
+    const REAL *params, *scale, *bias;  /* network weights and the action map */
+    const REAL *obs, *act, *xi;         /* inputs [n][.] */
+    const REAL *dact, *dq1, *dq2;       /* upstream gradients [n][.] */
+    REAL c_logp, alpha, tau;
+    int n;
+    NN(pi_ws) *pw;
+    NN(q_ws) *qw;
+    REAL *grad, *dact_out;              /* outputs */
+    size_t len;                         /* J_SUM, J_ADAM, J_RMS: parameter count */
+    REAL *p, *m, *v, *target;           /* optimizer state */
+    const void *hp;                     /* adam_hp_t or rms_hp_t */
+    long t;
+} job_t;
+
+/* [*k0, *k1): part p of P of n items, boundaries on multiples of 16 (whole cache lines). */
+static void s_range(size_t n, int p, int P, size_t *k0, size_t *k1) {
+    size_t blocks = (n + 15) / 16;
+    *k0 = blocks * (size_t)p / (size_t)P * 16;
+    *k1 = blocks * (size_t)(p + 1) / (size_t)P * 16;
+    if (*k0 > n) *k0 = n;
+    if (*k1 > n) *k1 = n;
+}
+
+/* A copy of w whose buffers start at row r0 (the caller sets n). */
+static NN(pi_ws) s_pi_view(const nn_shape_t *s, const NN(pi_ws) *w, int r0) {
+    const size_t H = (size_t)s->hidden, A = (size_t)s->act_dim, r = (size_t)r0;
+    NN(pi_ws) v = *w;
+    v.cap = w->cap - r0;
+    v.h1 += r * H; v.h2 += r * H; v.dh1 += r * H; v.dh2 += r * H;
+    v.out += r * 2 * A; v.dout += r * 2 * A; v.y += r * A; v.act += r * A; v.logp += r;
+    if (w->obs) v.obs = w->obs + r * (size_t)s->obs_dim;
+    if (w->xi) v.xi = w->xi + r * A;
+    return v;
+}
+
+/* Critic 2's rows stay at + cap from critic 1's, so the view keeps cap. */
+static NN(q_ws) s_q_view(const nn_shape_t *s, const NN(q_ws) *w, int r0) {
+    const size_t H = (size_t)s->hidden, r = (size_t)r0;
+    NN(q_ws) v = *w;
+    v.x += r * (size_t)(s->obs_dim + s->act_dim);
+    v.h1 += r * 2 * H; v.dh1 += r * 2 * H; v.h2 += r * H; v.dh2 += r * H;
+    v.q += r; v.dq3 += r;
+    return v;
+}
+
+static void s_job(void *arg, int p, int P) {
+    job_t *j = arg;
+    NN(sac) *a = j->a;
+    const nn_shape_t *s = &a->shape;
+    const size_t O = (size_t)s->obs_dim, A = (size_t)s->act_dim;
+    const int r0 = j->n * p / P, nr = j->n * (p + 1) / P - r0;
+    size_t k0, k1;
+    s_range(j->len, p, P, &k0, &k1);
+    switch (j->kind) {
+    case J_PI_FWD: {
+        NN(pi_ws) v = s_pi_view(s, j->pw, r0);
+        NN(pi_forward)(s, j->params, j->scale, j->bias, j->obs + r0 * O, nr,
+                       j->xi ? j->xi + r0 * A : NULL, &v);
+        break;
+    }
+    case J_PI_BWD: {
+        NN(pi_ws) v = s_pi_view(s, j->pw, r0);
+        v.n = nr;
+        REAL *g = p == 0 ? j->grad : a->g_part + (size_t)(p - 1) * s->pi_n;
+        NN(pi_backward)(s, j->params, j->scale, &v, j->dact ? j->dact + r0 * A : NULL, j->c_logp,
+                        g);
+        break;
+    }
+    case J_Q_FWD: {
+        NN(q_ws) v = s_q_view(s, j->qw, r0);
+        NN(q_forward)(s, j->params, j->obs + r0 * O, j->act + r0 * A, nr, &v);
+        break;
+    }
+    case J_Q_BWD: {
+        NN(q_ws) v = s_q_view(s, j->qw, r0);
+        v.n = nr;
+        REAL *g = !j->grad ? NULL : p == 0 ? j->grad : a->dtheta_part + (size_t)(p - 1) * s->q_n;
+        NN(q_backward)(s, j->params, &v, j->dq1 ? j->dq1 + r0 : NULL,
+                       j->dq2 ? j->dq2 + r0 : NULL, g, j->dact_out ? j->dact_out + r0 * A : NULL);
+        break;
+    }
+    case J_SUM:  /* grad += the other parts' partial gradients (at p), in part order */
+        for (int q = 1; q < P; q++) {
+            const REAL *src = j->p + (size_t)(q - 1) * j->len;
+            for (size_t k = k0; k < k1; k++) j->grad[k] += src[k];
+        }
+        break;
+    case J_ADAM:
+        if (j->target)
+            NN(adam_polyak_step)(j->hp, j->t, k1 - k0, j->p + k0, j->grad + k0, j->m + k0,
+                                 j->v + k0, j->target + k0, j->tau);
+        else
+            NN(adam_step)(j->hp, j->t, k1 - k0, j->p + k0, j->grad + k0, j->m + k0, j->v + k0);
+        break;
+    case J_RMS:
+        NN(rms_step)(j->hp, k1 - k0, j->p + k0, j->grad + k0, j->v + k0);
+        break;
+    case J_VIRT:
+        s_virtual_step(a, j->alpha, k0, k1);
+        break;
+    case J_METAG:
+        a->sum_part[p] = s_meta_g_sum(a, j->alpha, k0, k1);
+        break;
+    }
+}
+
+static void s_run(NN(sac) *a, job_t *j) { team_run(a->team, s_job, j, a->parts); }
+
+/* pi_forward / pi_backward / q_forward / q_backward with the same contracts, split by rows
+   when the learner has a team. */
+static void s_pi_fwd(NN(sac) *a, const REAL *phi, const REAL *scale, const REAL *bias,
+                     const REAL *obs, int n, const REAL *xi, NN(pi_ws) *w) {
+    if (!a->team) {
+        NN(pi_forward)(&a->shape, phi, scale, bias, obs, n, xi, w);
+        return;
+    }
+    RL_ASSERT(n <= w->cap, "pi_forward: %d rows > capacity %d", n, w->cap);
+    job_t j = {.kind = J_PI_FWD, .a = a, .params = phi, .scale = scale, .bias = bias, .obs = obs,
+               .xi = xi, .n = n, .pw = w};
+    s_run(a, &j);
+    w->n = n;
+    w->obs = obs;
+    w->xi = xi;
+}
+
+static void s_sum(NN(sac) *a, REAL *grad, size_t len, REAL *parts) {
+    job_t j = {.kind = J_SUM, .a = a, .grad = grad, .len = len, .p = parts};
+    s_run(a, &j);
+}
+
+static void s_pi_bwd(NN(sac) *a, const REAL *phi, const REAL *scale, NN(pi_ws) *w,
+                     const REAL *dact, REAL c_logp, REAL *dphi) {
+    if (!a->team) {
+        NN(pi_backward)(&a->shape, phi, scale, w, dact, c_logp, dphi);
+        return;
+    }
+    job_t j = {.kind = J_PI_BWD, .a = a, .params = phi, .scale = scale, .dact = dact,
+               .c_logp = c_logp, .n = w->n, .pw = w, .grad = dphi};
+    s_run(a, &j);
+    s_sum(a, dphi, a->shape.pi_n, a->g_part);
+}
+
+static void s_q_fwd(NN(sac) *a, const REAL *theta, const REAL *obs, const REAL *act, int n,
+                    NN(q_ws) *w) {
+    if (!a->team) {
+        NN(q_forward)(&a->shape, theta, obs, act, n, w);
+        return;
+    }
+    RL_ASSERT(n <= w->cap, "q_forward: %d rows > capacity %d", n, w->cap);
+    job_t j = {.kind = J_Q_FWD, .a = a, .params = theta, .obs = obs, .act = act, .n = n,
+               .qw = w};
+    s_run(a, &j);
+    w->n = n;
+}
+
+static void s_q_bwd(NN(sac) *a, const REAL *theta, NN(q_ws) *w, const REAL *dq1,
+                    const REAL *dq2, REAL *dtheta, REAL *dact) {
+    if (!a->team) {
+        NN(q_backward)(&a->shape, theta, w, dq1, dq2, dtheta, dact);
+        return;
+    }
+    job_t j = {.kind = J_Q_BWD, .a = a, .params = theta, .dq1 = dq1, .dq2 = dq2, .n = w->n,
+               .qw = w, .grad = dtheta, .dact_out = dact};
+    s_run(a, &j);
+    if (dtheta) s_sum(a, dtheta, a->shape.q_n, a->dtheta_part);
+}
+
+/* adam_step (target NULL) or adam_polyak_step over n parameters, split by ranges. */
+static void s_adam_par(NN(sac) *a, const adam_hp_t *hp, long t, size_t n, REAL *p, const REAL *g,
+                       REAL *m, REAL *v, REAL *target, REAL tau) {
+    if (!a->team) {
+        if (target) NN(adam_polyak_step)(hp, t, n, p, g, m, v, target, tau);
+        else NN(adam_step)(hp, t, n, p, g, m, v);
+        return;
+    }
+    job_t j = {.kind = J_ADAM, .a = a, .hp = hp, .t = t, .len = n, .p = p, .grad = (REAL *)g,
+               .m = m, .v = v, .target = target, .tau = tau};
+    s_run(a, &j);
+}
+
+static void s_rms_par(NN(sac) *a, const rms_hp_t *hp, size_t n, REAL *p, const REAL *g, REAL *v) {
+    if (!a->team) {
+        NN(rms_step)(hp, n, p, g, v);
+        return;
+    }
+    job_t j = {.kind = J_RMS, .a = a, .hp = hp, .len = n, .p = p, .grad = (REAL *)g, .v = v};
+    s_run(a, &j);
 }
 
 REAL NN(sac_alpha)(const NN(sac) *a) {
@@ -102,7 +335,7 @@ static void s_zero_critic(const nn_shape_t *s, REAL *v, int c) {
 static void s_td3_target_action(NN(sac) *a, const NN(batch) *b) {
     const nn_shape_t *s = &a->shape;
     const int n = b->n, A = s->act_dim;
-    NN(pi_forward)(s, a->phi_bar, a->scale, a->bias, b->next_obs, n, NULL, a->pw_next);
+    s_pi_fwd(a, a->phi_bar, a->scale, a->bias, b->next_obs, n, NULL, a->pw_next);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < A; j++) {
             size_t k = (size_t)i * A + j;
@@ -118,17 +351,17 @@ static void s_td3_target_action(NN(sac) *a, const NN(batch) *b) {
 static void s_td3_actor_step(NN(sac) *a, const NN(batch) *b, sac_stats_t *st) {
     const nn_shape_t *s = &a->shape;
     const int n = b->n;
-    NN(pi_forward)(s, a->phi, a->scale, a->bias, b->obs, n, NULL, a->pw);
-    NN(q_forward)(s, a->theta, b->obs, a->pw->act, n, a->qw);
+    s_pi_fwd(a, a->phi, a->scale, a->bias, b->obs, n, NULL, a->pw);
+    s_q_fwd(a, a->theta, b->obs, a->pw->act, n, a->qw);
     double l = 0;
     for (int i = 0; i < n; i++) {
         l -= a->qw->q[i];
         a->dq1[i] = -(REAL)1 / n;
     }
-    NN(q_backward)(s, a->theta, a->qw, a->dq1, NULL, NULL, a->dact);
-    NN(pi_backward)(s, a->phi, a->scale, a->pw, a->dact, 0, a->g);
+    s_q_bwd(a, a->theta, a->qw, a->dq1, NULL, NULL, a->dact);
+    s_pi_bwd(a, a->phi, a->scale, a->pw, a->dact, 0, a->g);
     adam_hp_t hp = s_adam(&a->opt, a->opt.lr_pi);
-    NN(adam_step)(&hp, ++a->t_pi, s->pi_n, a->phi, a->g, a->phi_m, a->phi_v);
+    s_adam_par(a, &hp, ++a->t_pi, s->pi_n, a->phi, a->g, a->phi_m, a->phi_v, NULL, 0);
     if (st) st->pi_loss = l / n;
 }
 
@@ -139,18 +372,18 @@ static void s_critic_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_
     const int n = b->n, cap = a->cap;
     if (a->opt.algo == ALGO_TD3) {
         s_td3_target_action(a, b);
-        NN(q_forward)(s, a->theta_bar, b->next_obs, a->act_next, n, a->qw_next);
+        s_q_fwd(a, a->theta_bar, b->next_obs, a->act_next, n, a->qw_next);
         NN(critic_target)(n, b->rew, b->done, a->qw_next->q, a->qw_next->q + cap, NULL, 0,
                           (REAL)a->opt.gamma, a->y);
     } else {
-        NN(pi_forward)(s, a->phi, a->scale, a->bias, b->next_obs, n, b->xi_next, a->pw_next);
-        NN(q_forward)(s, a->theta_bar, b->next_obs, a->pw_next->act, n, a->qw_next);
+        s_pi_fwd(a, a->phi, a->scale, a->bias, b->next_obs, n, b->xi_next, a->pw_next);
+        s_q_fwd(a, a->theta_bar, b->next_obs, a->pw_next->act, n, a->qw_next);
         NN(critic_target)(n, b->rew, b->done, a->qw_next->q, a->qw_next->q + cap,
                           a->pw_next->logp, alpha, (REAL)a->opt.gamma, a->y);
     }
-    NN(q_forward)(s, a->theta, b->obs, b->act, n, a->qw);
+    s_q_fwd(a, a->theta, b->obs, b->act, n, a->qw);
     REAL loss = NN(critic_loss)(n, a->qw->q, a->qw->q + cap, a->y, a->dq1, a->dq2);
-    NN(q_backward)(s, a->theta, a->qw, a->dq1, a->dq2, a->dtheta, NULL);
+    s_q_bwd(a, a->theta, a->qw, a->dq1, a->dq2, a->dtheta, NULL);
     /* SAC and Meta-SAC: the Polyak step of the target critics (the last step of the update)
        runs inside the critic's Adam pass over memory. It is exact to do it here: nothing
        between this step and the end of the update changes the critics. */
@@ -161,14 +394,11 @@ static void s_critic_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_
         memcpy(a->dtheta2, a->dtheta, sizeof(REAL) * s->q_n);
         s_zero_critic(s, a->dtheta, 1);   /* gradient of the Q1 loss alone */
         s_zero_critic(s, a->dtheta2, 0);  /* gradient of the Q2 loss alone */
-        NN(adam_step)(&hp, ++a->t_q, s->q_n, a->theta, a->dtheta, a->theta_m, a->theta_v);
+        s_adam_par(a, &hp, ++a->t_q, s->q_n, a->theta, a->dtheta, a->theta_m, a->theta_v, NULL, 0);
     }
     REAL *g = a->opt.critic_two_steps ? a->dtheta2 : a->dtheta;
-    if (fuse)
-        NN(adam_polyak_step)(&hp, ++a->t_q, s->q_n, a->theta, g, a->theta_m, a->theta_v,
-                             a->theta_bar, tau);
-    else
-        NN(adam_step)(&hp, ++a->t_q, s->q_n, a->theta, g, a->theta_m, a->theta_v);
+    s_adam_par(a, &hp, ++a->t_q, s->q_n, a->theta, g, a->theta_m, a->theta_v,
+               fuse ? a->theta_bar : NULL, tau);
     if (st) {
         double qm = 0;
         for (int i = 0; i < n; i++) qm += a->qw->q[i];
@@ -182,18 +412,18 @@ static void s_critic_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_
 static void s_policy_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_t *st) {
     const nn_shape_t *s = &a->shape;
     const int n = b->n, cap = a->cap;
-    NN(pi_forward)(s, a->phi, a->scale, a->bias, b->obs, n, b->xi, a->pw);
-    NN(q_forward)(s, a->theta, b->obs, a->pw->act, n, a->qw);
+    s_pi_fwd(a, a->phi, a->scale, a->bias, b->obs, n, b->xi, a->pw);
+    s_q_fwd(a, a->theta, b->obs, a->pw->act, n, a->qw);
     REAL loss = NN(policy_loss)(n, a->qw->q, a->qw->q + cap, a->pw->logp, alpha, a->dq1, a->dq2);
-    NN(q_backward)(s, a->theta, a->qw, a->dq1, a->dq2, NULL, a->dact);
-    NN(pi_backward)(s, a->phi, a->scale, a->pw, a->dact, alpha / n, a->g);
+    s_q_bwd(a, a->theta, a->qw, a->dq1, a->dq2, NULL, a->dact);
+    s_pi_bwd(a, a->phi, a->scale, a->pw, a->dact, alpha / n, a->g);
     if (a->opt.algo == ALGO_META_SAC) {
         rms_hp_t hp = {a->opt.lr_pi, a->opt.rms_rho, a->opt.rms_eps};
-        NN(rms_step)(&hp, s->pi_n, a->phi, a->g, a->phi_v);
+        s_rms_par(a, &hp, s->pi_n, a->phi, a->g, a->phi_v);
         a->t_pi++;
     } else {
         adam_hp_t hp = s_adam(&a->opt, a->opt.lr_pi);
-        NN(adam_step)(&hp, ++a->t_pi, s->pi_n, a->phi, a->g, a->phi_m, a->phi_v);
+        s_adam_par(a, &hp, ++a->t_pi, s->pi_n, a->phi, a->g, a->phi_m, a->phi_v, NULL, 0);
     }
     if (st) {
         double lp = 0;
@@ -206,14 +436,13 @@ static void s_policy_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_
 /* Meta-SAC step 2: a->g = g_q = -d/dphi mean min Q(s, a(s)) and a->g_ent = d/dphi mean log pi,
  * both total derivatives through the reparameterised action, on B1 with the current critics. */
 static void s_meta_policy_grads(NN(sac) *a, const NN(batch) *b1) {
-    const nn_shape_t *s = &a->shape;
     const int n = b1->n, cap = a->cap;
-    NN(pi_forward)(s, a->phi, a->scale, a->bias, b1->obs, n, b1->xi, a->pw);
-    NN(q_forward)(s, a->theta, b1->obs, a->pw->act, n, a->qw);
+    s_pi_fwd(a, a->phi, a->scale, a->bias, b1->obs, n, b1->xi, a->pw);
+    s_q_fwd(a, a->theta, b1->obs, a->pw->act, n, a->qw);
     NN(policy_loss)(n, a->qw->q, a->qw->q + cap, NULL, 0, a->dq1, a->dq2);
-    NN(q_backward)(s, a->theta, a->qw, a->dq1, a->dq2, NULL, a->dact);
-    NN(pi_backward)(s, a->phi, a->scale, a->pw, a->dact, 0, a->g);
-    NN(pi_backward)(s, a->phi, a->scale, a->pw, NULL, (REAL)1 / n, a->g_ent);
+    s_q_bwd(a, a->theta, a->qw, a->dq1, a->dq2, NULL, a->dact);
+    s_pi_bwd(a, a->phi, a->scale, a->pw, a->dact, 0, a->g);
+    s_pi_bwd(a, a->phi, a->scale, a->pw, NULL, (REAL)1 / n, a->g_ent);
 }
 
 /* Meta-SAC steps 3-4 for a given alpha: phi' = phi - lr g / D with g = alpha g_ent + g_q, then
@@ -221,16 +450,16 @@ static void s_meta_policy_grads(NN(sac) *a, const NN(batch) *b1) {
  * forward passes in pw_meta/qw_meta and dL/dQ in dq1/dq2. */
 static REAL s_meta_virtual_loss(NN(sac) *a, const REAL *states, int ns, REAL alpha) {
     const nn_shape_t *s = &a->shape;
-    const REAL rho = (REAL)a->opt.rms_rho, eps = (REAL)a->opt.rms_eps, lr = (REAL)a->opt.lr_pi;
-    for (size_t k = 0; k < s->pi_n; k++) {
-        REAL g = alpha * a->g_ent[k] + a->g[k];
-        REAL D = sqrt(rho * a->phi_v[k] + (1 - rho) * g * g + eps);
-        a->phi_virt[k] = a->phi[k] - lr * g / D;
+    if (a->team) {
+        job_t j = {.kind = J_VIRT, .a = a, .alpha = alpha, .len = s->pi_n};
+        s_run(a, &j);
+    } else {
+        s_virtual_step(a, alpha, 0, s->pi_n);
     }
     const int scaled = a->opt.meta_scaled_action;
-    NN(pi_forward)(s, a->phi_virt, scaled ? a->scale : a->unit, scaled ? a->bias : a->zero,
+    s_pi_fwd(a, a->phi_virt, scaled ? a->scale : a->unit, scaled ? a->bias : a->zero,
                    states, ns, NULL, a->pw_meta);
-    NN(q_forward)(s, a->theta, states, a->pw_meta->act, ns, a->qw_meta);
+    s_q_fwd(a, a->theta, states, a->pw_meta->act, ns, a->qw_meta);
     return NN(policy_loss)(ns, a->qw_meta->q, a->qw_meta->q + a->cap, NULL, 0, a->dq1, a->dq2);
 }
 
@@ -263,25 +492,35 @@ REAL NN(sac_meta_grad)(NN(sac) *a, const NN(batch) *b1, const REAL *d0, int nd0,
     if (meta_loss) *meta_loss = loss;
     /* h = dL_meta/dphi' by ordinary backprop (the log-std head receives zero). */
     const int scaled = a->opt.meta_scaled_action;
-    NN(q_backward)(s, a->theta, a->qw_meta, a->dq1, a->dq2, NULL, a->dact);
-    NN(pi_backward)(s, a->phi_virt, scaled ? a->scale : a->unit, a->pw_meta, a->dact, 0,
+    s_q_bwd(a, a->theta, a->qw_meta, a->dq1, a->dq2, NULL, a->dact);
+    s_pi_bwd(a, a->phi_virt, scaled ? a->scale : a->unit, a->pw_meta, a->dact, 0,
                     a->meta_h);
     /* G = alpha sum_k h_k J_k, J_k = -lr g_ent_k (rho v_k + eps) / D_k^3 */
-    const REAL rho = (REAL)a->opt.rms_rho, eps = (REAL)a->opt.rms_eps, lr = (REAL)a->opt.lr_pi;
     double G = 0;
-    for (size_t k = 0; k < s->pi_n; k++) {
-        REAL g = alpha * a->g_ent[k] + a->g[k];
-        REAL sv = rho * a->phi_v[k] + eps;
-        REAL D = sqrt(sv + (1 - rho) * g * g);
-        G += (double)a->meta_h[k] * (double)(-lr * a->g_ent[k] * sv / (D * D * D));
+    if (a->team) {
+        job_t j = {.kind = J_METAG, .a = a, .alpha = alpha, .len = s->pi_n};
+        s_run(a, &j);
+        for (int p = 0; p < a->parts; p++) G += a->sum_part[p];
+    } else {
+        G = s_meta_g_sum(a, alpha, 0, s->pi_n);
     }
     return (REAL)(alpha * G);
 }
+
+static void s_update(NN(sac) *a, const NN(batch) *b1, const NN(batch) *b2, const REAL *d0,
+                     int nd0, sac_stats_t *st);
 
 void NN(sac_update)(NN(sac) *a, const NN(batch) *b1, const NN(batch) *b2, const REAL *d0,
                     int nd0, sac_stats_t *st) {
     sac_stats_t tmp;
     if (!st) st = &tmp;
+    if (a->team) team_busy(a->team, 1);
+    s_update(a, b1, b2, d0, nd0, st);
+    if (a->team) team_busy(a->team, 0);
+}
+
+static void s_update(NN(sac) *a, const NN(batch) *b1, const NN(batch) *b2, const REAL *d0,
+                     int nd0, sac_stats_t *st) {
     memset(st, 0, sizeof *st);
     const sac_opts_t *o = &a->opt;
     const nn_shape_t *s = &a->shape;

@@ -450,6 +450,7 @@ server_t *server_new(const config_t *cfg, char *err, size_t errlen) {
     int cap = cfg->batch > cfg->d0_size ? cfg->batch : cfg->d0_size;
     s->agent = sac_new_f(&s->shape, &o, s->low, s->high, cap, (uint64_t)cfg->seed,
                          RNG_STREAM_LEARNER);
+    sac_set_threads_f(s->agent, cfg->update_threads);
     s->snap = rl_aligned(sizeof(float) * s->agent->state_n);
     s->replay = replay_new(s->O, s->A, (size_t)cfg->replay_capacity);
     s->d0 = d0_new(s->O, cfg->d0_size, (d0_mode_t)cfg->d0_mode);

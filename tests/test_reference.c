@@ -194,7 +194,7 @@ static void s_set_lr(sac_opts_t *o, const ref_file *f) {
               "the reference's learning rates must differ");
 }
 
-static void s_run_case(const char *file, algo_t algo, void (*tweak)(sac_opts_t *)) {
+static void s_run_case(const char *file, algo_t algo, void (*tweak)(sac_opts_t *), int threads) {
     ref_file f;
     s_load(file, &f);
     const float *dims = s_get(&f, "cfg.dims", 5);
@@ -211,6 +211,7 @@ static void s_run_case(const char *file, algo_t algo, void (*tweak)(sac_opts_t *
     int meta = algo == ALGO_META_SAC;
     sac_f *a = sac_new_f(&s, &o, s_get(&f, "cfg.low", A), s_get(&f, "cfg.high", A),
                          B > ND0 ? B : ND0, 1, 1);
+    sac_set_threads_f(a, threads);
     s_load_state(a, &f);
     const float *d0 = meta ? s_get(&f, "d0", (size_t)ND0 * O) : NULL;
     for (int k = 0; k < 3; k++) {
@@ -249,20 +250,30 @@ static void s_d1(sac_opts_t *o) { o->meta_on_replay = 1; }
 static void s_d2(sac_opts_t *o) { o->resample = 0; }
 static void s_unscaled(sac_opts_t *o) { o->meta_scaled_action = 0; }
 
-Test(reference, sac_v1) { s_run_case("tests/data/ref_sac_v1.bin", ALGO_SAC_V1, NULL); }
-Test(reference, sac_v2) { s_run_case("tests/data/ref_sac_v2.bin", ALGO_SAC_V2, NULL); }
-Test(reference, meta_sac) { s_run_case("tests/data/ref_meta_sac.bin", ALGO_META_SAC, NULL); }
+Test(reference, sac_v1) { s_run_case("tests/data/ref_sac_v1.bin", ALGO_SAC_V1, NULL, 1); }
+Test(reference, sac_v2) { s_run_case("tests/data/ref_sac_v2.bin", ALGO_SAC_V2, NULL, 1); }
+Test(reference, meta_sac) { s_run_case("tests/data/ref_meta_sac.bin", ALGO_META_SAC, NULL, 1); }
 Test(reference, meta_sac_d1_meta_loss_on_replay_states) {
-    s_run_case("tests/data/ref_meta_sac_d1.bin", ALGO_META_SAC, s_d1);
+    s_run_case("tests/data/ref_meta_sac_d1.bin", ALGO_META_SAC, s_d1, 1);
 }
 Test(reference, meta_sac_d2_no_resampling) {
-    s_run_case("tests/data/ref_meta_sac_d2.bin", ALGO_META_SAC, s_d2);
+    s_run_case("tests/data/ref_meta_sac_d2.bin", ALGO_META_SAC, s_d2, 1);
 }
 Test(reference, meta_sac_unscaled_meta_action) {
-    s_run_case("tests/data/ref_meta_sac_unscaled.bin", ALGO_META_SAC, s_unscaled);
+    s_run_case("tests/data/ref_meta_sac_unscaled.bin", ALGO_META_SAC, s_unscaled, 1);
 }
 Test(reference, meta_sac_clipped_metagradient) {
-    s_run_case("tests/data/ref_meta_sac_clip.bin", ALGO_META_SAC, NULL);
+    s_run_case("tests/data/ref_meta_sac_clip.bin", ALGO_META_SAC, NULL, 1);
+}
+/* The same updates split across a team (sac_set_threads): the tolerances are the same. */
+Test(reference, sac_v2_on_two_threads) {
+    s_run_case("tests/data/ref_sac_v2.bin", ALGO_SAC_V2, NULL, 2);
+}
+Test(reference, meta_sac_on_two_threads) {
+    s_run_case("tests/data/ref_meta_sac.bin", ALGO_META_SAC, NULL, 2);
+}
+Test(reference, meta_sac_clipped_metagradient_on_three_threads) {
+    s_run_case("tests/data/ref_meta_sac_clip.bin", ALGO_META_SAC, NULL, 3);
 }
 
 /* TD3 (tests/data/ref_td3.bin): four updates, so the delayed actor step and the Polyak steps of
@@ -277,7 +288,7 @@ static void s_expect_vec(const char *what, int k, const float *c, const float *r
                   "update %d: %s[%zu]: C %.8g, reference %.8g", k, what, i, c[i], r[i]);
 }
 
-Test(reference, td3) {
+static void s_td3_case(int threads) {
     const char *file = "tests/data/ref_td3.bin";
     ref_file f;
     s_load(file, &f);
@@ -291,6 +302,7 @@ Test(reference, td3) {
               "TD3 defaults changed: the reference uses noise 0.2, clip 0.5, delay 2");
     s_set_lr(&o, &f);
     sac_f *a = sac_new_f(&s, &o, s_get(&f, "cfg.low", A), s_get(&f, "cfg.high", A), B, 1, 1);
+    sac_set_threads_f(a, threads);
     net_view v[6];
     int nv = s_views(a, v, NULL);
     v[nv++] = (net_view){"policy_target", a->phi_bar, 0};
@@ -334,3 +346,6 @@ Test(reference, td3) {
     sac_destroy_f(&a);
     s_free(&f);
 }
+
+Test(reference, td3) { s_td3_case(1); }
+Test(reference, td3_on_two_threads) { s_td3_case(2); }

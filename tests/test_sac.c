@@ -262,3 +262,78 @@ Test(sac, td3_delays_the_actor_and_smooths_the_target_within_its_clip) {
     free(bar0);
     sac_destroy_d(&a);
 }
+
+/* sac_set_threads: the passes split into row ranges (learner/sac_impl.h) compute the same
+ * update as one thread, to double rounding, for every algorithm and for part counts that split
+ * B = 6 rows and |D0| = 5 evenly and unevenly. A wrong row offset, a partial gradient left out
+ * of the sum or a race would move the state by far more than 1e-12. */
+Test(sac, a_team_computes_the_same_update_as_one_thread) {
+    algo_t algos[] = {ALGO_SAC_V1, ALGO_SAC_V2, ALGO_META_SAC, ALGO_TD3};
+    for (int ai = 0; ai < 4; ai++)
+        for (int threads = 2; threads <= 4; threads++) {
+            fixture f;
+            s_fixture(&f, 20 + ai);
+            sac_d *one = s_agent(algos[ai], 20 + ai), *team = s_agent(algos[ai], 20 + ai);
+            sac_set_threads_d(team, threads);
+            sac_stats_t s1, st;
+            for (int u = 0; u < 4; u++) {
+                sac_update_d(one, &f.b, &f.b, f.d0, ND0, &s1);
+                sac_update_d(team, &f.b, &f.b, f.d0, ND0, &st);
+            }
+            double worst = 0;
+            size_t at = 0;
+            for (size_t k = 0; k < one->state_n; k++) {
+                double d = fabs(one->state[k] - team->state[k]) / (1e-3 + fabs(one->state[k]));
+                if (d > worst) { worst = d; at = k; }
+            }
+            cr_expect(worst < 1e-12, "%s on %d threads: state[%zu] %.17g vs %.17g",
+                      algo_name(algos[ai]), threads, at, team->state[at], one->state[at]);
+            cr_expect(fabs(s1.q_loss - st.q_loss) <= 1e-12 * fabs(s1.q_loss));
+            cr_expect(fabs(s1.meta_grad - st.meta_grad) <= 1e-10 * fabs(s1.meta_grad) + 1e-300);
+            sac_destroy_d(&one);
+            sac_destroy_d(&team);
+        }
+}
+
+Test(sac, metagradient_matches_finite_difference_on_a_team_of_three) {
+    fixture f;
+    s_fixture(&f, 2);
+    sac_d *a = s_agent(ALGO_META_SAC, 2);
+    sac_set_threads_d(a, 3);
+    rng_t r;
+    rng_seed(&r, 3, 3);
+    for (size_t k = 0; k < a->shape.pi_n; k++) a->phi_v[k] = 1e-3 * rng_uniform(&r);
+    s_check_meta_grad(a, &f, "v > 0, 3 threads");
+    sac_destroy_d(&a);
+}
+
+/* Sync mode's promise at learner sizes: the same inputs on the same thread count give the same
+ * bits, whichever thread happens to run which part. */
+Test(sac, a_team_is_bit_for_bit_deterministic) {
+    nn_shape_t s;
+    nn_shape_init(&s, 11, 3, 64);
+    enum { N = 64 };
+    rng_t r;
+    rng_seed(&r, 4, 4);
+    float *buf = rl_aligned(sizeof(float) * N * (2 * 11 + 3 * 3 + 2 + 11));
+    for (int k = 0; k < N * (2 * 11 + 3 * 3 + 2 + 11); k++) buf[k] = (float)rng_normal(&r);
+    float *obs = buf, *next = obs + N * 11, *act = next + N * 11, *xi = act + N * 3,
+          *xin = xi + N * 3, *rew = xin + N * 3, *done = rew + N, *d0 = done + N;
+    for (int i = 0; i < N; i++) done[i] = i % 7 == 0;
+    for (int k = 0; k < N * 3; k++) act[k] = tanhf(act[k]);
+    batch_f b = {N, obs, act, rew, next, done, xi, xin};
+    float low[3] = {-1, -1, -1}, high[3] = {1, 1, 1};
+    sac_opts_t o;
+    sac_opts_default(&o, ALGO_META_SAC, 3);
+    sac_f *x = sac_new_f(&s, &o, low, high, N, 5, 1), *y = sac_new_f(&s, &o, low, high, N, 5, 1);
+    sac_set_threads_f(x, 2);
+    sac_set_threads_f(y, 2);
+    for (int u = 0; u < 20; u++) {
+        sac_update_f(x, &b, &b, d0, N, NULL);
+        sac_update_f(y, &b, &b, d0, N, NULL);
+    }
+    cr_expect(memcmp(x->state, y->state, sizeof(float) * x->state_n) == 0);
+    sac_destroy_f(&x);
+    sac_destroy_f(&y);
+    free(buf);
+}
