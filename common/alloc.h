@@ -24,4 +24,17 @@ char *rl__strdup(const char *s, const char *file, int line);
 _Noreturn void rl__die(const char *file, int line, const char *cond, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* For the learner's hot elementwise loops: the function is compiled for AVX-512, AVX2 and
+ * baseline x86-64 and the version the CPU runs is picked when the program loads (the build
+ * itself targets baseline x86-64, so one binary runs on every node). -std=c11 implies
+ * -ffp-contract=off (no fused multiply-adds), so every version computes the same bits. */
+#ifndef RL_VECTOR_CLONES  /* -DRL_VECTOR_CLONES= builds baseline code only */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define RL_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RL_VECTOR_CLONES
+#endif
+#endif
+
 #endif

@@ -12,6 +12,7 @@
 
 /* y[n][out] (row stride ldy) = x[n][in] (row stride ldx) W^T + b, then max(., 0) when relu.
  * The bias and the ReLU are applied in one pass over the product. */
+RL_VECTOR_CLONES
 static void s_linear_fwd(int n, int in, int out, const REAL *x, int ldx, const REAL *W,
                          const REAL *b, REAL *y, int ldy, int relu) {
     if (out == 1) {  /* a width-1 head is a matrix-vector product */
@@ -35,6 +36,7 @@ static void s_linear_fwd(int n, int in, int out, const REAL *x, int ldx, const R
 
 /* Given dy[n][out] (stride lddy): dW[out][in] = dy^T x, db[out] = column sums of dy,
  * dx[n][in] (stride lddx) = dy W. Each output is skipped when NULL; all are overwritten. */
+RL_VECTOR_CLONES
 static void s_linear_bwd(int n, int in, int out, const REAL *x, int ldx, const REAL *W,
                          const REAL *dy, int lddy, REAL *dW, REAL *db, REAL *dx, int lddx) {
     if (dW) {
@@ -57,6 +59,7 @@ static void s_linear_bwd(int n, int in, int out, const REAL *x, int ldx, const R
 }
 
 /* dh *= (h > 0), h the post-ReLU activation; branch-free like the forward. */
+RL_VECTOR_CLONES
 static void s_relu_bwd(int n, int m, const REAL *h, int ldh, REAL *dh, int lddh) {
     for (int i = 0; i < n; i++) {
         const REAL *hr = h + (size_t)i * ldh;
@@ -282,6 +285,7 @@ REAL NN(policy_loss)(int n, const REAL *q1, const REAL *q2, const REAL *logp, RE
 
 /* Adam in PyTorch's form; when target is not NULL the same pass also moves it toward the new
  * p by Polyak averaging (the compiler unswitches the loop on target). */
+RL_VECTOR_CLONES
 static void s_adam(const adam_hp_t *hp, long t, size_t n, REAL *p, const REAL *g, REAL *m,
                    REAL *v, REAL *target, REAL tau) {
     const REAL b1 = (REAL)hp->beta1, b2 = (REAL)hp->beta2, eps = (REAL)hp->eps;
@@ -306,6 +310,7 @@ void NN(adam_polyak_step)(const adam_hp_t *hp, long t, size_t n, REAL *p, const 
     s_adam(hp, t, n, p, g, m, v, target, tau);
 }
 
+RL_VECTOR_CLONES
 void NN(rms_step)(const rms_hp_t *hp, size_t n, REAL *p, const REAL *g, REAL *v) {
     const REAL rho = (REAL)hp->rho, eps = (REAL)hp->eps, lr = (REAL)hp->lr;
     for (size_t k = 0; k < n; k++) {
@@ -314,6 +319,7 @@ void NN(rms_step)(const rms_hp_t *hp, size_t n, REAL *p, const REAL *g, REAL *v)
     }
 }
 
+RL_VECTOR_CLONES
 void NN(polyak)(size_t n, REAL *target, const REAL *src, REAL tau) {
     for (size_t k = 0; k < n; k++) target[k] = (1 - tau) * target[k] + tau * src[k];
 }

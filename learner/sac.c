@@ -53,8 +53,10 @@ static double s_q_bwd(const nn_shape_t *s, int n, int dtheta) {
 
 double sac_update_flops(const nn_shape_t *s, algo_t algo, int batch, int nd0) {
     int n = batch;
-    double f = s_pi_fwd(s, n) + 2 * s_q_fwd(s, n) + s_q_bwd(s, n, 1)       /* critic step */
-             + s_pi_fwd(s, n) + s_q_fwd(s, n) + s_q_bwd(s, n, 0) + s_pi_bwd(s, n);  /* policy */
+    double critic = s_pi_fwd(s, n) + 2 * s_q_fwd(s, n) + s_q_bwd(s, n, 1);
+    double policy = s_pi_fwd(s, n) + s_q_fwd(s, n) + s_q_bwd(s, n, 0) + s_pi_bwd(s, n);
+    if (algo == ALGO_TD3) return critic + policy / 2;  /* the actor every 2nd update (default) */
+    double f = critic + policy;
     if (algo == ALGO_META_SAC)
         f += s_pi_fwd(s, n) + s_q_fwd(s, n) + s_q_bwd(s, n, 0) + 2 * s_pi_bwd(s, n)  /* B1 */
            + s_pi_fwd(s, nd0) + s_q_fwd(s, nd0) + s_q_bwd(s, nd0, 0) + s_pi_bwd(s, nd0);  /* D0 */

@@ -46,7 +46,8 @@ void sac_opts_default(sac_opts_t *o, algo_t algo, int act_dim);
 /* The options of a run's configuration (what the learner and metasac-export build from). */
 void sac_opts_from_config(sac_opts_t *o, const config_t *cfg, int act_dim);
 
-/* Floating-point operations of the matrix products of one update (batch rows, nd0 meta states),
+/* Floating-point operations of the matrix products of one update (batch rows, nd0 meta states;
+ * TD3: the mean over its default actor delay of 2),
  * 2 per multiply-add: what the benchmark divides by the time to report GFLOP/s. */
 double sac_update_flops(const nn_shape_t *s, algo_t algo, int batch, int nd0);
 

@@ -82,6 +82,7 @@ void NN(sac_destroy)(NN(sac) **self_p) {
 }
 
 /* Meta-SAC step 3 on parameters [k0, k1): phi' = phi - lr g / D, g = alpha g_ent + g_q. */
+RL_VECTOR_CLONES
 static void s_virtual_step(NN(sac) *a, REAL alpha, size_t k0, size_t k1) {
     const REAL rho = (REAL)a->opt.rms_rho, eps = (REAL)a->opt.rms_eps, lr = (REAL)a->opt.lr_pi;
     for (size_t k = k0; k < k1; k++) {
