@@ -104,6 +104,7 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BIN) $(PROGRAMS)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+	@echo "== bench/blas/compare.sh"; BUILD=$(BUILD) sh bench/blas/compare.sh
 
 # The main job: Meta-SAC on Hopper with a learner, two actors and an evaluator on this machine.
 # Extra learner flags: make run RUN_ARGS="--seed=2 --total_steps=300000".

@@ -142,6 +142,11 @@ static const config_entry_t s_table[] = {
           "Environment steps between evaluations; 0 = never."),
     E_INT("eval_episodes", eval_episodes, "10", 1, 100000,
           "Episodes per evaluation (deterministic policy)."),
+    E_INT("evaluator_nice", evaluator_nice, "10", 0, 19,
+          "Niceness metasac-run adds to the evaluator it starts: evaluations are not on the "
+          "learner's critical path, and on a machine with few cores an evaluator at full "
+          "priority takes its CPU from the update (6% of the update rate on 2 cores, "
+          "bench_loop)."),
     /* distributed runtime */
     E_INT("actors", actors, "1", 1, 100000, "Actor processes the launcher starts."),
     K_ENVS_PER_ACTOR(config_t),

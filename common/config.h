@@ -76,6 +76,7 @@ typedef struct {
     int64_t update_after;
     int64_t eval_interval;
     int eval_episodes;
+    int evaluator_nice;
     /* distributed runtime */
     int actors;
     int envs_per_actor;

@@ -48,7 +48,9 @@ static char s_learner_ep[CONFIG_STR_MAX], s_weights_ep[CONFIG_STR_MAX];
 static char s_metrics_url[CONFIG_STR_MAX];
 static config_t s_cfg;
 
-static pid_t s_spawn(char *const argv[], const char *log_path) {
+/* Starts argv[0] with argv, output appended to log_path (NULL: inherited), niceness raised by
+   nice_inc. */
+static pid_t s_spawn(char *const argv[], const char *log_path, int nice_inc) {
     pid_t pid = fork();
     if (pid < 0) {
         LOG_E("fork: %s", strerror(errno));
@@ -60,6 +62,9 @@ static pid_t s_spawn(char *const argv[], const char *log_path) {
            orphans */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != s_launcher) _exit(1);  /* it died before the prctl */
+        errno = 0;
+        if (nice_inc && nice(nice_inc) == -1 && errno)
+            fprintf(stderr, "metasac-run: nice(%d): %s\n", nice_inc, strerror(errno));
         if (log_path) {
             int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (fd >= 0) {
@@ -93,7 +98,7 @@ static void s_start_actor(child_t *c) {
     snprintf(logp, sizeof logp, "%s/%s-%d.log", s_cfg.run_dir, c->evaluator ? "evaluator" : "actor",
              c->id);
     char *argv[] = {exe, l, w, id, envs, hb, to, mm, ll, c->evaluator ? "--evaluator" : NULL, NULL};
-    c->pid = s_spawn(argv, logp);
+    c->pid = s_spawn(argv, logp, c->evaluator ? s_cfg.evaluator_nice : 0);
     c->started = s_now();
 }
 
@@ -188,7 +193,7 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    pid_t learner = s_spawn(largv, NULL);
+    pid_t learner = s_spawn(largv, NULL, 0);
     if (learner < 0 || s_wait_endpoints(learner) < 0) {
         LOG_E("the learner did not start (see %s/learner.log)", s_cfg.run_dir);
         if (learner > 0) kill(learner, SIGTERM);

@@ -464,7 +464,23 @@ static int s_alive(pid_t pid) {
     return rp && sscanf(rp + 1, " %c", &state) == 1 && state != 'Z';
 }
 
-/* Issue 9: a SIGKILLed metasac-run left its learner and actors running as orphans. */
+/* The niceness of pid (field 19 of /proc/pid/stat), or -100. */
+static int s_nice(pid_t pid) {
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -100;
+    char *rp = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+    fclose(f);
+    int nice = -100;
+    char *tok = rp ? strtok(rp + 1, " ") : NULL;
+    for (int field = 3; tok; field++, tok = strtok(NULL, " "))
+        if (field == 19) { nice = atoi(tok); break; }
+    return nice;
+}
+
+/* Issue 9: a SIGKILLed metasac-run left its learner and actors running as orphans. Issue 11:
+ * the evaluator it starts runs evaluator_nice above the others. */
 Test(runtime, killing_the_launcher_leaves_no_orphans, .init = harness_quiet, .timeout = 60) {
     const char *bin = getenv("METASAC_BIN_DIR");
     cr_assert(bin, "METASAC_BIN_DIR names build/bin (make test sets it)");
@@ -477,7 +493,7 @@ Test(runtime, killing_the_launcher_leaves_no_orphans, .init = harness_quiet, .ti
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 1), dup2(fd, 2);
         execl(exe, exe, flag, "--hidden=32", "--batch=32", "--actors=2", "--total_steps=10000000",
-              "--log_level=error", (char *)NULL);
+              "--log_level=error", "--evaluator_nice=7", (char *)NULL);
         _exit(127);
     }
     pid_t kids[16];
@@ -487,6 +503,13 @@ Test(runtime, killing_the_launcher_leaves_no_orphans, .init = harness_quiet, .ti
         n = s_children(launcher, kids, 16);
     }
     cr_assert_geq(n, 4, "the launcher started its children (%d)", n);
+    int base = s_nice(launcher), raised = 0, same = 0;
+    for (int k = 0; k < n; k++) {
+        raised += s_nice(kids[k]) == (base + 7 > 19 ? 19 : base + 7);
+        same += s_nice(kids[k]) == base;
+    }
+    cr_expect(raised == 1 && same == n - 1, "one child (the evaluator) at nice %d + 7: %d raised, "
+              "%d at %d", base, raised, same, base);
     kill(launcher, SIGKILL);
     waitpid(launcher, NULL, 0);
     int left = n;
