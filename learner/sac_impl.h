@@ -119,7 +119,9 @@ void NN(sac_set_threads)(NN(sac) *a, int threads) {
 /* ---- the passes, split into row ranges across the team ---------------------------------- */
 
 /* What one job computes; each kind reads the fields it names. */
-typedef enum { J_PI_FWD, J_PI_BWD, J_Q_FWD, J_Q_BWD, J_SUM, J_ADAM, J_RMS, J_VIRT, J_METAG } job_kind_t;
+typedef enum {
+    J_PI_FWD, J_PI_BWD, J_Q_FWD, J_Q_BWD, J_SUM, J_ADAM, J_RMS, J_VIRT, J_METAG
+} job_kind_t;
 
 typedef struct {
     job_kind_t kind;
@@ -179,6 +181,7 @@ static void s_job(void *arg, int p, int P) {
     s_range(j->len, p, P, &k0, &k1);
     switch (j->kind) {
     case J_PI_FWD: {
+        if (nr == 0) break;  /* more parts than rows */
         NN(pi_ws) v = s_pi_view(s, j->pw, r0);
         NN(pi_forward)(s, j->params, j->scale, j->bias, j->obs + r0 * O, nr,
                        j->xi ? j->xi + r0 * A : NULL, &v);
@@ -188,11 +191,16 @@ static void s_job(void *arg, int p, int P) {
         NN(pi_ws) v = s_pi_view(s, j->pw, r0);
         v.n = nr;
         REAL *g = p == 0 ? j->grad : a->g_part + (size_t)(p - 1) * s->pi_n;
+        if (nr == 0) {  /* more parts than rows: this part's share of the sum is zero */
+            memset(g, 0, sizeof(REAL) * s->pi_n);
+            break;
+        }
         NN(pi_backward)(s, j->params, j->scale, &v, j->dact ? j->dact + r0 * A : NULL, j->c_logp,
                         g);
         break;
     }
     case J_Q_FWD: {
+        if (nr == 0) break;
         NN(q_ws) v = s_q_view(s, j->qw, r0);
         NN(q_forward)(s, j->params, j->obs + r0 * O, j->act + r0 * A, nr, &v);
         break;
@@ -201,6 +209,10 @@ static void s_job(void *arg, int p, int P) {
         NN(q_ws) v = s_q_view(s, j->qw, r0);
         v.n = nr;
         REAL *g = !j->grad ? NULL : p == 0 ? j->grad : a->dtheta_part + (size_t)(p - 1) * s->q_n;
+        if (nr == 0) {
+            if (g) memset(g, 0, sizeof(REAL) * s->q_n);
+            break;
+        }
         NN(q_backward)(s, j->params, &v, j->dq1 ? j->dq1 + r0 : NULL,
                        j->dq2 ? j->dq2 + r0 : NULL, g, j->dact_out ? j->dact_out + r0 * A : NULL);
         break;

@@ -265,12 +265,13 @@ Test(sac, td3_delays_the_actor_and_smooths_the_target_within_its_clip) {
 
 /* sac_set_threads: the passes split into row ranges (learner/sac_impl.h) compute the same
  * update as one thread, to double rounding, for every algorithm and for part counts that split
- * B = 6 rows and |D0| = 5 evenly and unevenly. A wrong row offset, a partial gradient left out
+ * B = 6 rows and |D0| = 5 evenly, unevenly and into more parts than rows (8: some parts
+ * empty). A wrong row offset, a partial gradient left out
  * of the sum or a race would move the state by far more than 1e-12. */
 Test(sac, a_team_computes_the_same_update_as_one_thread) {
     algo_t algos[] = {ALGO_SAC_V1, ALGO_SAC_V2, ALGO_META_SAC, ALGO_TD3};
     for (int ai = 0; ai < 4; ai++)
-        for (int threads = 2; threads <= 4; threads++) {
+        for (int threads = 2; threads <= 8; threads += threads < 4 ? 1 : 4) {  /* 2 3 4 8 */
             fixture f;
             s_fixture(&f, 20 + ai);
             sac_d *one = s_agent(algos[ai], 20 + ai), *team = s_agent(algos[ai], 20 + ai);
