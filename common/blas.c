@@ -12,12 +12,16 @@
 char *openblas_get_corename(void);
 
 const char *blas_best_core(void) {
+#if !defined(__x86_64__)
+    return NULL;  /* the fallback this works around is x86's */
+#else
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
         return "SkylakeX";
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
     return NULL;
+#endif
 }
 
 const char *blas_core(void) {

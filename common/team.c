@@ -30,7 +30,11 @@ struct team {
     _Atomic int sleepers;      /* workers in (or about to enter) futex wait */
 };
 
-static void s_pause(void) { __builtin_ia32_pause(); }
+static void s_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();  /* spin politely: frees the core's resources for its sibling */
+#endif
+}
 
 static void s_futex_wait(_Atomic uint32_t *w, uint32_t val) {
     syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
