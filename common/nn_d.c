@@ -7,5 +7,4 @@
 #define NN(name) name##_d
 #define GEMM cblas_dgemm
 #define GEMV cblas_dgemv
-#define GER cblas_dger
 #include "nn_impl.h"

@@ -7,5 +7,4 @@
 #define NN(name) name##_f
 #define GEMM cblas_sgemm
 #define GEMV cblas_sgemv
-#define GER cblas_sger
 #include "nn_impl.h"

@@ -1,5 +1,5 @@
 /* The body of common/nn.h for one precision. Included by nn_f.c (float) and nn_d.c (double)
- * with REAL, NN(), and the BLAS names GEMM/GEMV/GER defined. <tgmath.h> makes exp, log,
+ * with REAL, NN(), and the BLAS names GEMM/GEMV defined. <tgmath.h> makes exp, log,
  * tanh and sqrt follow REAL. */
 #include <math.h>
 #include <stdlib.h>
@@ -65,6 +65,17 @@ static void s_relu_bwd(int n, int m, const REAL *h, int ldh, REAL *dh, int lddh)
         const REAL *hr = h + (size_t)i * ldh;
         REAL *dr = dh + (size_t)i * lddh;
         for (int j = 0; j < m; j++) dr[j] = hr[j] > 0 ? dr[j] : 0;
+    }
+}
+
+/* dh[n][m] = (h > 0) dq[i] w[j]: the gradient into a ReLU layer below a width-1 head. */
+RL_VECTOR_CLONES
+static void s_outer_relu_bwd(int n, int m, const REAL *dq, const REAL *w, const REAL *h,
+                             REAL *dh) {
+    for (int i = 0; i < n; i++) {
+        const REAL *hr = h + (size_t)i * m;
+        REAL *dr = dh + (size_t)i * m, g = dq[i];
+        for (int j = 0; j < m; j++) dr[j] = hr[j] > 0 ? g * w[j] : 0;
     }
 }
 
@@ -223,15 +234,13 @@ void NN(q_backward)(const nn_shape_t *s, const REAL *theta, NN(q_ws) *w, const R
         else memset(dq, 0, sizeof(REAL) * n);
         const REAL *h2 = w->h2 + (size_t)c * w->cap * H;
         REAL *dh2 = w->dh2 + (size_t)c * w->cap * H;
-        /* width-1 head: dW3 = h2^T dq (gemv), db3 = sum dq, dh2 = dq w3^T (an outer product,
-           sger), then the ReLU mask in a vectorised pass */
+        /* width-1 head: dW3 = h2^T dq (gemv), db3 = sum dq, and dh2 = the outer product
+           dq w3^T masked by the ReLU, in one vectorised pass */
         const REAL *w3 = theta + s->q3[c].w;
         if (dtheta)
             s_linear_bwd(n, H, 1, h2, H, w3, dq, 1, dtheta + s->q3[c].w, dtheta + s->q3[c].b,
                          NULL, 0);
-        memset(dh2, 0, sizeof(REAL) * (size_t)n * H);
-        GER(CblasRowMajor, n, H, 1, dq, 1, w3, 1, dh2, H);
-        s_relu_bwd(n, H, h2, H, dh2, H);
+        s_outer_relu_bwd(n, H, dq, w3, h2, dh2);
         s_linear_bwd(n, H, H, w->h1 + c * H, 2 * H, theta + s->q2[c].w, dh2, H,
                      dtheta ? dtheta + s->q2[c].w : NULL, dtheta ? dtheta + s->q2[c].b : NULL,
                      w->dh1 + c * H, 2 * H);
