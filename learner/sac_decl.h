@@ -42,12 +42,14 @@ typedef struct NN(sac) {
     NN(pi_ws) *pw, *pw_next, *pw_meta;
     NN(q_ws) *qw, *qw_next, *qw_meta;
 
-    /* Two-way (P-way) data parallelism, sac_set_threads: every forward and backward pass is
-       split into P row ranges run by a team; part p > 0 of a backward writes its partial
-       gradient to g_part/dtheta_part + (p - 1) * size, summed into the result in part order. */
+    /* P-way data parallelism, sac_set_threads: every forward and backward pass is split into
+       P row ranges run by a team, passes that only read their own rows chained without a
+       barrier; part p > 0 of a backward writes its partial gradient to g_part (g_part2 for
+       the second policy gradient of one chain) or dtheta_part + (p - 1) * size, summed into
+       the result in part order. */
     team_t *team;            /* NULL: one thread, nothing split */
     int parts;               /* P */
-    REAL *g_part, *dtheta_part;  /* [P-1][pi_n], [P-1][q_n] */
+    REAL *g_part, *g_part2, *dtheta_part;  /* [P-1][pi_n], [P-1][pi_n], [P-1][q_n] */
     double *sum_part;        /* [P] per-part partial sums of the meta gradient */
 } NN(sac);
 

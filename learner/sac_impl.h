@@ -76,7 +76,7 @@ void NN(sac_destroy)(NN(sac) **self_p) {
     NN(pi_ws_destroy)(&a->pw); NN(pi_ws_destroy)(&a->pw_next); NN(pi_ws_destroy)(&a->pw_meta);
     NN(q_ws_destroy)(&a->qw); NN(q_ws_destroy)(&a->qw_next); NN(q_ws_destroy)(&a->qw_meta);
     team_destroy(&a->team);
-    free(a->g_part); free(a->dtheta_part); free(a->sum_part);
+    free(a->g_part); free(a->g_part2); free(a->dtheta_part); free(a->sum_part);
     free(a);
     *self_p = NULL;
 }
@@ -112,6 +112,7 @@ void NN(sac_set_threads)(NN(sac) *a, int threads) {
     if (threads == 1) return;
     a->team = team_new(threads);
     a->g_part = rl_aligned(sizeof(REAL) * (size_t)(threads - 1) * a->shape.pi_n);
+    a->g_part2 = rl_aligned(sizeof(REAL) * (size_t)(threads - 1) * a->shape.pi_n);
     a->dtheta_part = rl_aligned(sizeof(REAL) * (size_t)(threads - 1) * a->shape.q_n);
     a->sum_part = rl_aligned(sizeof(double) * (size_t)threads);
 }
@@ -123,7 +124,7 @@ typedef enum {
     J_PI_FWD, J_PI_BWD, J_Q_FWD, J_Q_BWD, J_SUM, J_ADAM, J_RMS, J_VIRT, J_METAG
 } job_kind_t;
 
-typedef struct {
+typedef struct job {
     job_kind_t kind;
     NN(sac) *a;
     const REAL *params, *scale, *bias;  /* network weights and the action map */
@@ -138,6 +139,7 @@ typedef struct {
     REAL *p, *m, *v, *target;           /* optimizer state */
     const void *hp;                     /* adam_hp_t or rms_hp_t */
     long t;
+    struct job *next;                   /* the next job of a chain (s_job), or NULL */
 } job_t;
 
 /* [*k0, *k1): part p of P of n items, boundaries on multiples of 16 (whole cache lines). */
@@ -171,8 +173,7 @@ static NN(q_ws) s_q_view(const nn_shape_t *s, const NN(q_ws) *w, int r0) {
     return v;
 }
 
-static void s_job(void *arg, int p, int P) {
-    job_t *j = arg;
+static void s_job1(job_t *j, int p, int P) {
     NN(sac) *a = j->a;
     const nn_shape_t *s = &a->shape;
     const size_t O = (size_t)s->obs_dim, A = (size_t)s->act_dim;
@@ -190,7 +191,7 @@ static void s_job(void *arg, int p, int P) {
     case J_PI_BWD: {
         NN(pi_ws) v = s_pi_view(s, j->pw, r0);
         v.n = nr;
-        REAL *g = p == 0 ? j->grad : a->g_part + (size_t)(p - 1) * s->pi_n;
+        REAL *g = p == 0 ? j->grad : j->p + (size_t)(p - 1) * s->pi_n;
         if (nr == 0) {  /* more parts than rows: this part's share of the sum is zero */
             memset(g, 0, sizeof(REAL) * s->pi_n);
             break;
@@ -242,65 +243,90 @@ static void s_job(void *arg, int p, int P) {
     }
 }
 
-static void s_run(NN(sac) *a, job_t *j) { team_run(a->team, s_job, j, a->parts); }
+/* Runs every job of the chain starting at arg on part p: the jobs of a chain must be row-local
+   (part p of a job reads only rows of part p from the jobs before it), so a chain needs no
+   barrier between its jobs. */
+static void s_job(void *arg, int p, int P) {
+    for (job_t *j = arg; j; j = j->next) s_job1(j, p, P);
+}
 
-/* pi_forward / pi_backward / q_forward / q_backward with the same contracts, split by rows
-   when the learner has a team. */
-static void s_pi_fwd(NN(sac) *a, const REAL *phi, const REAL *scale, const REAL *bias,
-                     const REAL *obs, int n, const REAL *xi, NN(pi_ws) *w) {
-    if (!a->team) {
-        NN(pi_forward)(&a->shape, phi, scale, bias, obs, n, xi, w);
-        return;
-    }
+static void s_run(NN(sac) *a, job_t *j) {
+    if (a->team) team_run(a->team, s_job, j, a->parts);
+    else s_job(j, 0, 1);
+}
+
+/* Builders of the row-split passes (same contracts as pi_forward, pi_backward, q_forward and
+   q_backward), run alone or chained by s_run; the *_done functions finish them after s_run. */
+static job_t s_pi_fwd_job(NN(sac) *a, const REAL *phi, const REAL *scale, const REAL *bias,
+                          const REAL *obs, int n, const REAL *xi, NN(pi_ws) *w) {
     RL_ASSERT(n <= w->cap, "pi_forward: %d rows > capacity %d", n, w->cap);
-    job_t j = {.kind = J_PI_FWD, .a = a, .params = phi, .scale = scale, .bias = bias, .obs = obs,
-               .xi = xi, .n = n, .pw = w};
-    s_run(a, &j);
-    w->n = n;
-    w->obs = obs;
-    w->xi = xi;
+    return (job_t){.kind = J_PI_FWD, .a = a, .params = phi, .scale = scale, .bias = bias,
+                   .obs = obs, .xi = xi, .n = n, .pw = w};
 }
 
-static void s_sum(NN(sac) *a, REAL *grad, size_t len, REAL *parts) {
-    job_t j = {.kind = J_SUM, .a = a, .grad = grad, .len = len, .p = parts};
-    s_run(a, &j);
+static void s_pi_fwd_done(const job_t *j) {
+    j->pw->n = j->n;
+    j->pw->obs = j->obs;
+    j->pw->xi = j->xi;
 }
 
-static void s_pi_bwd(NN(sac) *a, const REAL *phi, const REAL *scale, NN(pi_ws) *w,
-                     const REAL *dact, REAL c_logp, REAL *dphi) {
-    if (!a->team) {
-        NN(pi_backward)(&a->shape, phi, scale, w, dact, c_logp, dphi);
-        return;
-    }
-    job_t j = {.kind = J_PI_BWD, .a = a, .params = phi, .scale = scale, .dact = dact,
-               .c_logp = c_logp, .n = w->n, .pw = w, .grad = dphi};
-    s_run(a, &j);
-    s_sum(a, dphi, a->shape.pi_n, a->g_part);
-}
-
-static void s_q_fwd(NN(sac) *a, const REAL *theta, const REAL *obs, const REAL *act, int n,
-                    NN(q_ws) *w) {
-    if (!a->team) {
-        NN(q_forward)(&a->shape, theta, obs, act, n, w);
-        return;
-    }
+static job_t s_q_fwd_job(NN(sac) *a, const REAL *theta, const REAL *obs, const REAL *act, int n,
+                         NN(q_ws) *w) {
     RL_ASSERT(n <= w->cap, "q_forward: %d rows > capacity %d", n, w->cap);
-    job_t j = {.kind = J_Q_FWD, .a = a, .params = theta, .obs = obs, .act = act, .n = n,
-               .qw = w};
-    s_run(a, &j);
-    w->n = n;
+    return (job_t){.kind = J_Q_FWD, .a = a, .params = theta, .obs = obs, .act = act, .n = n,
+                   .qw = w};
 }
 
-static void s_q_bwd(NN(sac) *a, const REAL *theta, NN(q_ws) *w, const REAL *dq1,
-                    const REAL *dq2, REAL *dtheta, REAL *dact) {
-    if (!a->team) {
-        NN(q_backward)(&a->shape, theta, w, dq1, dq2, dtheta, dact);
-        return;
-    }
-    job_t j = {.kind = J_Q_BWD, .a = a, .params = theta, .dq1 = dq1, .dq2 = dq2, .n = w->n,
-               .qw = w, .grad = dtheta, .dact_out = dact};
+static void s_q_fwd_done(const job_t *j) { j->qw->n = j->n; }
+
+/* parts: where parts 1.. of the gradient go (a->g_part, or a->g_part2 for a second gradient
+   in the same chain). n is that of the forward the backward follows. */
+static job_t s_pi_bwd_job(NN(sac) *a, const REAL *phi, const REAL *scale, NN(pi_ws) *w, int n,
+                          const REAL *dact, REAL c_logp, REAL *dphi, REAL *parts) {
+    return (job_t){.kind = J_PI_BWD, .a = a, .params = phi, .scale = scale, .dact = dact,
+                   .c_logp = c_logp, .n = n, .pw = w, .grad = dphi, .p = parts};
+}
+
+static job_t s_q_bwd_job(NN(sac) *a, const REAL *theta, NN(q_ws) *w, int n, const REAL *dq1,
+                         const REAL *dq2, REAL *dtheta, REAL *dact) {
+    return (job_t){.kind = J_Q_BWD, .a = a, .params = theta, .dq1 = dq1, .dq2 = dq2, .n = n,
+                   .qw = w, .grad = dtheta, .dact_out = dact};
+}
+
+/* grad += the other parts' partial gradients (nothing on one thread); a second pair
+   (grad2, parts2) is summed by the same job when grad2 is not NULL. */
+static void s_sum(NN(sac) *a, REAL *grad, size_t len, REAL *parts, REAL *grad2,
+                  REAL *parts2) {
+    if (!a->team) return;
+    job_t j2 = {.kind = J_SUM, .a = a, .grad = grad2, .len = len, .p = parts2};
+    job_t j = {.kind = J_SUM, .a = a, .grad = grad, .len = len, .p = parts,
+               .next = grad2 ? &j2 : NULL};
     s_run(a, &j);
-    if (dtheta) s_sum(a, dtheta, a->shape.q_n, a->dtheta_part);
+}
+
+/* The row-local chains of an update. */
+
+/* pi_forward on obs, then q_forward of theta on (obs, the policy's actions). */
+static void s_pi_q_fwd(NN(sac) *a, const REAL *phi, const REAL *scale, const REAL *bias,
+                       const REAL *obs, int n, const REAL *xi, NN(pi_ws) *pw, const REAL *theta,
+                       NN(q_ws) *qw) {
+    job_t f = s_pi_fwd_job(a, phi, scale, bias, obs, n, xi, pw);
+    job_t q = s_q_fwd_job(a, theta, obs, pw->act, n, qw);
+    f.next = &q;
+    s_run(a, &f);
+    s_pi_fwd_done(&f);
+    s_q_fwd_done(&q);
+}
+
+/* q_backward to dact (no critic gradient), then pi_backward of phi into g. */
+static void s_q_pi_bwd(NN(sac) *a, const REAL *theta, NN(q_ws) *qw, const REAL *dq1,
+                       const REAL *dq2, const REAL *phi, const REAL *scale, NN(pi_ws) *pw,
+                       REAL c_logp, REAL *g) {
+    job_t q = s_q_bwd_job(a, theta, qw, qw->n, dq1, dq2, NULL, a->dact);
+    job_t b = s_pi_bwd_job(a, phi, scale, pw, pw->n, a->dact, c_logp, g, a->g_part);
+    q.next = &b;
+    s_run(a, &q);
+    s_sum(a, g, a->shape.pi_n, a->g_part, NULL, NULL);
 }
 
 /* adam_step (target NULL) or adam_polyak_step over n parameters, split by ranges. */
@@ -348,7 +374,9 @@ static void s_zero_critic(const nn_shape_t *s, REAL *v, int c) {
 static void s_td3_target_action(NN(sac) *a, const NN(batch) *b) {
     const nn_shape_t *s = &a->shape;
     const int n = b->n, A = s->act_dim;
-    s_pi_fwd(a, a->phi_bar, a->scale, a->bias, b->next_obs, n, NULL, a->pw_next);
+    job_t f = s_pi_fwd_job(a, a->phi_bar, a->scale, a->bias, b->next_obs, n, NULL, a->pw_next);
+    s_run(a, &f);
+    s_pi_fwd_done(&f);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < A; j++) {
             size_t k = (size_t)i * A + j;
@@ -364,15 +392,13 @@ static void s_td3_target_action(NN(sac) *a, const NN(batch) *b) {
 static void s_td3_actor_step(NN(sac) *a, const NN(batch) *b, sac_stats_t *st) {
     const nn_shape_t *s = &a->shape;
     const int n = b->n;
-    s_pi_fwd(a, a->phi, a->scale, a->bias, b->obs, n, NULL, a->pw);
-    s_q_fwd(a, a->theta, b->obs, a->pw->act, n, a->qw);
+    s_pi_q_fwd(a, a->phi, a->scale, a->bias, b->obs, n, NULL, a->pw, a->theta, a->qw);
     double l = 0;
     for (int i = 0; i < n; i++) {
         l -= a->qw->q[i];
         a->dq1[i] = -(REAL)1 / n;
     }
-    s_q_bwd(a, a->theta, a->qw, a->dq1, NULL, NULL, a->dact);
-    s_pi_bwd(a, a->phi, a->scale, a->pw, a->dact, 0, a->g);
+    s_q_pi_bwd(a, a->theta, a->qw, a->dq1, NULL, a->phi, a->scale, a->pw, 0, a->g);
     adam_hp_t hp = s_adam(&a->opt, a->opt.lr_pi);
     s_adam_par(a, &hp, ++a->t_pi, s->pi_n, a->phi, a->g, a->phi_m, a->phi_v, NULL, 0);
     if (st) st->pi_loss = l / n;
@@ -385,18 +411,34 @@ static void s_critic_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_
     const int n = b->n, cap = a->cap;
     if (a->opt.algo == ALGO_TD3) {
         s_td3_target_action(a, b);
-        s_q_fwd(a, a->theta_bar, b->next_obs, a->act_next, n, a->qw_next);
+        /* the target critics on the smoothed target action, and the critics on the batch */
+        job_t qt = s_q_fwd_job(a, a->theta_bar, b->next_obs, a->act_next, n, a->qw_next);
+        job_t qc = s_q_fwd_job(a, a->theta, b->obs, b->act, n, a->qw);
+        qt.next = &qc;
+        s_run(a, &qt);
+        s_q_fwd_done(&qt);
+        s_q_fwd_done(&qc);
         NN(critic_target)(n, b->rew, b->done, a->qw_next->q, a->qw_next->q + cap, NULL, 0,
                           (REAL)a->opt.gamma, a->y);
     } else {
-        s_pi_fwd(a, a->phi, a->scale, a->bias, b->next_obs, n, b->xi_next, a->pw_next);
-        s_q_fwd(a, a->theta_bar, b->next_obs, a->pw_next->act, n, a->qw_next);
+        /* the policy at s', the target critics there, and the critics on the batch: one chain */
+        job_t pn = s_pi_fwd_job(a, a->phi, a->scale, a->bias, b->next_obs, n, b->xi_next,
+                                a->pw_next);
+        job_t qt = s_q_fwd_job(a, a->theta_bar, b->next_obs, a->pw_next->act, n, a->qw_next);
+        job_t qc = s_q_fwd_job(a, a->theta, b->obs, b->act, n, a->qw);
+        pn.next = &qt;
+        qt.next = &qc;
+        s_run(a, &pn);
+        s_pi_fwd_done(&pn);
+        s_q_fwd_done(&qt);
+        s_q_fwd_done(&qc);
         NN(critic_target)(n, b->rew, b->done, a->qw_next->q, a->qw_next->q + cap,
                           a->pw_next->logp, alpha, (REAL)a->opt.gamma, a->y);
     }
-    s_q_fwd(a, a->theta, b->obs, b->act, n, a->qw);
     REAL loss = NN(critic_loss)(n, a->qw->q, a->qw->q + cap, a->y, a->dq1, a->dq2);
-    s_q_bwd(a, a->theta, a->qw, a->dq1, a->dq2, a->dtheta, NULL);
+    job_t qb = s_q_bwd_job(a, a->theta, a->qw, n, a->dq1, a->dq2, a->dtheta, NULL);
+    s_run(a, &qb);
+    s_sum(a, a->dtheta, s->q_n, a->dtheta_part, NULL, NULL);
     /* SAC and Meta-SAC: the Polyak step of the target critics (the last step of the update)
        runs inside the critic's Adam pass over memory. It is exact to do it here: nothing
        between this step and the end of the update changes the critics. */
@@ -425,11 +467,9 @@ static void s_critic_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_
 static void s_policy_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_t *st) {
     const nn_shape_t *s = &a->shape;
     const int n = b->n, cap = a->cap;
-    s_pi_fwd(a, a->phi, a->scale, a->bias, b->obs, n, b->xi, a->pw);
-    s_q_fwd(a, a->theta, b->obs, a->pw->act, n, a->qw);
+    s_pi_q_fwd(a, a->phi, a->scale, a->bias, b->obs, n, b->xi, a->pw, a->theta, a->qw);
     REAL loss = NN(policy_loss)(n, a->qw->q, a->qw->q + cap, a->pw->logp, alpha, a->dq1, a->dq2);
-    s_q_bwd(a, a->theta, a->qw, a->dq1, a->dq2, NULL, a->dact);
-    s_pi_bwd(a, a->phi, a->scale, a->pw, a->dact, alpha / n, a->g);
+    s_q_pi_bwd(a, a->theta, a->qw, a->dq1, a->dq2, a->phi, a->scale, a->pw, alpha / n, a->g);
     if (a->opt.algo == ALGO_META_SAC) {
         rms_hp_t hp = {a->opt.lr_pi, a->opt.rms_rho, a->opt.rms_eps};
         s_rms_par(a, &hp, s->pi_n, a->phi, a->g, a->phi_v);
@@ -450,12 +490,17 @@ static void s_policy_step(NN(sac) *a, const NN(batch) *b, REAL alpha, sac_stats_
  * both total derivatives through the reparameterised action, on B1 with the current critics. */
 static void s_meta_policy_grads(NN(sac) *a, const NN(batch) *b1) {
     const int n = b1->n, cap = a->cap;
-    s_pi_fwd(a, a->phi, a->scale, a->bias, b1->obs, n, b1->xi, a->pw);
-    s_q_fwd(a, a->theta, b1->obs, a->pw->act, n, a->qw);
+    s_pi_q_fwd(a, a->phi, a->scale, a->bias, b1->obs, n, b1->xi, a->pw, a->theta, a->qw);
     NN(policy_loss)(n, a->qw->q, a->qw->q + cap, NULL, 0, a->dq1, a->dq2);
-    s_q_bwd(a, a->theta, a->qw, a->dq1, a->dq2, NULL, a->dact);
-    s_pi_bwd(a, a->phi, a->scale, a->pw, a->dact, 0, a->g);
-    s_pi_bwd(a, a->phi, a->scale, a->pw, NULL, (REAL)1 / n, a->g_ent);
+    /* one chain: dL/da through the critics, then both backward passes of the policy */
+    job_t qb = s_q_bwd_job(a, a->theta, a->qw, n, a->dq1, a->dq2, NULL, a->dact);
+    job_t gq = s_pi_bwd_job(a, a->phi, a->scale, a->pw, n, a->dact, 0, a->g, a->g_part);
+    job_t ge = s_pi_bwd_job(a, a->phi, a->scale, a->pw, n, NULL, (REAL)1 / n, a->g_ent,
+                            a->g_part2);
+    qb.next = &gq;
+    gq.next = &ge;
+    s_run(a, &qb);
+    s_sum(a, a->g, a->shape.pi_n, a->g_part, a->g_ent, a->g_part2);
 }
 
 /* Meta-SAC steps 3-4 for a given alpha: phi' = phi - lr g / D with g = alpha g_ent + g_q, then
@@ -470,9 +515,8 @@ static REAL s_meta_virtual_loss(NN(sac) *a, const REAL *states, int ns, REAL alp
         s_virtual_step(a, alpha, 0, s->pi_n);
     }
     const int scaled = a->opt.meta_scaled_action;
-    s_pi_fwd(a, a->phi_virt, scaled ? a->scale : a->unit, scaled ? a->bias : a->zero,
-                   states, ns, NULL, a->pw_meta);
-    s_q_fwd(a, a->theta, states, a->pw_meta->act, ns, a->qw_meta);
+    s_pi_q_fwd(a, a->phi_virt, scaled ? a->scale : a->unit, scaled ? a->bias : a->zero, states,
+               ns, NULL, a->pw_meta, a->theta, a->qw_meta);
     return NN(policy_loss)(ns, a->qw_meta->q, a->qw_meta->q + a->cap, NULL, 0, a->dq1, a->dq2);
 }
 
@@ -505,9 +549,8 @@ REAL NN(sac_meta_grad)(NN(sac) *a, const NN(batch) *b1, const REAL *d0, int nd0,
     if (meta_loss) *meta_loss = loss;
     /* h = dL_meta/dphi' by ordinary backprop (the log-std head receives zero). */
     const int scaled = a->opt.meta_scaled_action;
-    s_q_bwd(a, a->theta, a->qw_meta, a->dq1, a->dq2, NULL, a->dact);
-    s_pi_bwd(a, a->phi_virt, scaled ? a->scale : a->unit, a->pw_meta, a->dact, 0,
-                    a->meta_h);
+    s_q_pi_bwd(a, a->theta, a->qw_meta, a->dq1, a->dq2, a->phi_virt,
+               scaled ? a->scale : a->unit, a->pw_meta, 0, a->meta_h);
     /* G = alpha sum_k h_k J_k, J_k = -lr g_ent_k (rho v_k + eps) / D_k^3 */
     double G = 0;
     if (a->team) {
