@@ -1,9 +1,9 @@
 /* The whole loop against the update alone, in one run: metasac-run (a learner, one actor and
  * the evaluator, separate processes over loopback, the defaults a user gets: replay ratio 1,
  * weights broadcast after every update, a checkpoint every 100,000 steps, evaluations of 10
- * episodes every 10,000 steps by an evaluator at nice 10) on Hopper with Meta-SAC, and this process's sac_update rate on the same sizes and thread counts, as
- * bench_update measures it. The machine is shared and its speed drifts by 20-30% within
- * minutes, so the two are interleaved: ROUNDS times, the run's update rate over a window (read
+ * episodes every 10,000 steps by an evaluator at nice 10) on Hopper with Meta-SAC, and this
+ * process's sac_update rate on the same sizes and thread counts, as bench_update measures it.
+ * The machine is shared and its speed drifts by 20-30% within minutes, so the two are interleaved: ROUNDS times, the run's update rate over a window (read
  * from its own metrics.jsonl), then every process of the run stopped (SIGSTOP) while this one
  * measures the update alone for 2 s (shorter than the learner's 3 s credit timeout), then the
  * run continued (SIGCONT) and given 2 s to settle. The warm-up (2,000 random steps instead of
@@ -24,15 +24,10 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "bench.h"
 #include "blas.h"
 #include "replay.h"
 #include "sac.h"
-
-static double s_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void s_sleep(double s) {
     struct timespec t = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
@@ -46,37 +41,24 @@ static double s_update_alone(int threads, double seconds) {
     nn_shape_init(&s, O, A, 256);
     rng_t r;
     rng_seed(&r, 1, 0);
-    batch_buf_t *x = batch_buf_new(O, A, B);
-    float *d0 = rl_aligned(sizeof(float) * B * O);
-    for (int k = 0; k < B * O; k++) {
-        x->obs[k] = (float)rng_normal(&r);
-        x->next_obs[k] = (float)rng_normal(&r);
-        d0[k] = (float)rng_normal(&r);
-    }
-    for (int k = 0; k < B * A; k++) {
-        x->act[k] = 2 * rng_uniformf(&r) - 1;
-        x->xi[k] = (float)rng_normal(&r);
-        x->xi_next[k] = (float)rng_normal(&r);
-    }
-    for (int i = 0; i < B; i++) { x->rew[i] = (float)rng_normal(&r); x->done[i] = i % 50 == 0; }
-    batch_f b = {B, x->obs, x->act, x->rew, x->next_obs, x->done, x->xi, x->xi_next};
+    bench_data_t d;
+    bench_data(&d, B, O, A, &r);
     float low[3] = {-1, -1, -1}, high[3] = {1, 1, 1};
     sac_opts_t o;
     sac_opts_default(&o, ALGO_META_SAC, A);
     sac_f *a = sac_new_f(&s, &o, low, high, B, 1, 1);
     sac_set_threads_f(a, threads);
-    for (int w = 0; w < 3; w++) sac_update_f(a, &b, &b, d0, B, NULL);
+    for (int w = 0; w < 3; w++) sac_update_f(a, &d.b, &d.b, d.d0, B, NULL);
     /* the mean rate over the period, like the loop's (not the best burst) */
     long n = 0;
-    double t0 = s_now(), t;
+    double t0 = bench_now(), t;
     do {
-        sac_update_f(a, &b, &b, d0, B, NULL);
+        sac_update_f(a, &d.b, &d.b, d.d0, B, NULL);
         n++;
-    } while ((t = s_now() - t0) < seconds);
+    } while ((t = bench_now() - t0) < seconds);
     double rate = (double)n / t;
     sac_destroy_f(&a);
-    batch_buf_destroy(&x);
-    free(d0);
+    bench_data_free(&d);
     return rate;
 }
 
@@ -164,9 +146,9 @@ int main(int argc, char **argv) {
         return 1;
     }
     /* warm-up: past the random-action phase and 2,000 more updates */
-    double t0, u0, e0, t1, u1, e1, deadline = s_now() + 600;
+    double t0, u0, e0, t1, u1, e1, deadline = bench_now() + 600;
     int status, ok = 0;
-    while (s_now() < deadline) {
+    while (bench_now() < deadline) {
         s_sleep(0.5);
         if (waitpid(pid, &status, WNOHANG) == pid) {
             fprintf(stderr, "metasac-run exited early (see %s/run.log)\n", dir);

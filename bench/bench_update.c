@@ -15,64 +15,31 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "bench.h"
 #include "blas.h"
 #include "replay.h"
 #include "sac.h"
-
-static double s_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* GFLOP/s of one ~0.1 s burst of C = A B, 256^3. */
 static double s_sgemm_burst(const float *a, const float *b, float *c) {
     const int n = 256;
     int reps = 0;
-    double t0 = s_now(), t;
+    double t0 = bench_now(), t;
     do {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
         reps++;
-    } while ((t = s_now() - t0) < 0.1);
+    } while ((t = bench_now() - t0) < 0.1);
     return 2.0 * n * n * n * reps / t / 1e9;
 }
 
-typedef struct {
-    batch_buf_t *buf;  /* the learner's own batch buffers, filled with random data */
-    float *d0;         /* [B][obs] */
-    batch_f b;
-} data_t;
-
-static void s_data(data_t *d, int B, int O, int A, rng_t *r) {
-    batch_buf_t *x = d->buf = batch_buf_new(O, A, B);
-    d->d0 = rl_aligned(sizeof(float) * B * O);
-    for (int k = 0; k < B * O; k++) {
-        x->obs[k] = (float)rng_normal(r);
-        x->next_obs[k] = (float)rng_normal(r);
-        d->d0[k] = (float)rng_normal(r);
-    }
-    for (int k = 0; k < B * A; k++) {
-        x->act[k] = 2 * rng_uniformf(r) - 1;
-        x->xi[k] = (float)rng_normal(r);
-        x->xi_next[k] = (float)rng_normal(r);
-    }
-    for (int i = 0; i < B; i++) { x->rew[i] = (float)rng_normal(r); x->done[i] = i % 50 == 0; }
-    d->b = (batch_f){B, x->obs, x->act, x->rew, x->next_obs, x->done, x->xi, x->xi_next};
-}
-
-static void s_data_free(data_t *d) {
-    batch_buf_destroy(&d->buf);
-    free(d->d0);
-}
-
 /* Updates per second of one ~0.3 s burst. */
-static double s_update_burst(sac_f *a, data_t *d, int B) {
+static double s_update_burst(sac_f *a, bench_data_t *d, int B) {
     int reps = 0;
-    double t0 = s_now(), t;
+    double t0 = bench_now(), t;
     do {
         sac_update_f(a, &d->b, &d->b, d->d0, B, NULL);
         reps++;
-    } while ((t = s_now() - t0) < 0.3);
+    } while ((t = bench_now() - t0) < 0.3);
     return reps / t;
 }
 
@@ -105,7 +72,10 @@ int main(int argc, char **argv) {
     const int B = 256, Hd = 256;
     float *ga = rl_aligned(sizeof(float) * 256 * 256), *gb = rl_aligned(sizeof(float) * 256 * 256),
           *gc = rl_aligned(sizeof(float) * 256 * 256);
-    for (int k = 0; k < 256 * 256; k++) { ga[k] = (float)(k % 7) * 0.1f; gb[k] = (float)(k % 5) * 0.1f; }
+    for (int k = 0; k < 256 * 256; k++) {
+        ga[k] = (float)(k % 7) * 0.1f;
+        gb[k] = (float)(k % 5) * 0.1f;
+    }
     struct { const char *name; int obs, act; } sizes[] = {{"hopper", 11, 3}, {"humanoid", 376, 17}};
     algo_t algos[] = {ALGO_SAC_V2, ALGO_META_SAC, ALGO_TD3};
     const char *bt = getenv("BENCH_TORCH");
@@ -122,8 +92,8 @@ int main(int argc, char **argv) {
     for (int si = 0; si < 2; si++) {
         nn_shape_t s;
         nn_shape_init(&s, sizes[si].obs, sizes[si].act, Hd);
-        data_t d;
-        s_data(&d, B, s.obs_dim, s.act_dim, &r);
+        bench_data_t d;
+        bench_data(&d, B, s.obs_dim, s.act_dim, &r);
         float low[32], high[32];
         for (int j = 0; j < s.act_dim; j++) { low[j] = -1; high[j] = 1; }
         for (int ai = 0; ai < 3; ai++) {
@@ -158,7 +128,7 @@ int main(int argc, char **argv) {
             fflush(stdout);
             for (int m = 0; m < MODES; m++) sac_destroy_f(&a[m]);
         }
-        s_data_free(&d);
+        bench_data_free(&d);
     }
     openblas_set_num_threads(1);
     if (!torch) {

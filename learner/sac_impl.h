@@ -332,21 +332,12 @@ static void s_q_pi_bwd(NN(sac) *a, const REAL *theta, NN(q_ws) *qw, const REAL *
 /* adam_step (target NULL) or adam_polyak_step over n parameters, split by ranges. */
 static void s_adam_par(NN(sac) *a, const adam_hp_t *hp, long t, size_t n, REAL *p, const REAL *g,
                        REAL *m, REAL *v, REAL *target, REAL tau) {
-    if (!a->team) {
-        if (target) NN(adam_polyak_step)(hp, t, n, p, g, m, v, target, tau);
-        else NN(adam_step)(hp, t, n, p, g, m, v);
-        return;
-    }
     job_t j = {.kind = J_ADAM, .a = a, .hp = hp, .t = t, .len = n, .p = p, .grad = (REAL *)g,
                .m = m, .v = v, .target = target, .tau = tau};
     s_run(a, &j);
 }
 
 static void s_rms_par(NN(sac) *a, const rms_hp_t *hp, size_t n, REAL *p, const REAL *g, REAL *v) {
-    if (!a->team) {
-        NN(rms_step)(hp, n, p, g, v);
-        return;
-    }
     job_t j = {.kind = J_RMS, .a = a, .hp = hp, .len = n, .p = p, .grad = (REAL *)g, .v = v};
     s_run(a, &j);
 }
@@ -508,12 +499,8 @@ static void s_meta_policy_grads(NN(sac) *a, const NN(batch) *b1) {
  * forward passes in pw_meta/qw_meta and dL/dQ in dq1/dq2. */
 static REAL s_meta_virtual_loss(NN(sac) *a, const REAL *states, int ns, REAL alpha) {
     const nn_shape_t *s = &a->shape;
-    if (a->team) {
-        job_t j = {.kind = J_VIRT, .a = a, .alpha = alpha, .len = s->pi_n};
-        s_run(a, &j);
-    } else {
-        s_virtual_step(a, alpha, 0, s->pi_n);
-    }
+    job_t j = {.kind = J_VIRT, .a = a, .alpha = alpha, .len = s->pi_n};
+    s_run(a, &j);
     const int scaled = a->opt.meta_scaled_action;
     s_pi_q_fwd(a, a->phi_virt, scaled ? a->scale : a->unit, scaled ? a->bias : a->zero, states,
                ns, NULL, a->pw_meta, a->theta, a->qw_meta);
